@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages ROC builds and tests with. Idempotent.
+set -euo pipefail
+PKGS="cmake make gcc pkg-config libnng-dev libmsgpack-dev libcmocka-dev libjansson-dev"
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "installing:$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi

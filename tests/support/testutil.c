@@ -1,0 +1,158 @@
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t tu_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+char *tu_mkdtemp(void)
+{
+    const char *base = getenv("TMPDIR");
+    char tmpl[512];
+    snprintf(tmpl, sizeof tmpl, "%s/roc-test-XXXXXX", base ? base : "/tmp");
+    char *d = mkdtemp(tmpl);
+    return d ? strdup(d) : NULL;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+                  struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void tu_rmtree(const char *dir)
+{
+    if (dir)
+        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *tu_url(const char *transport, char *buf, size_t len)
+{
+    static atomic_uint seq;
+    unsigned n = atomic_fetch_add(&seq, 1);
+    if (strcmp(transport, "tcp") == 0) {
+        snprintf(buf, len, "tcp://127.0.0.1:0");
+    } else if (strcmp(transport, "ipc") == 0) {
+        const char *base = getenv("TMPDIR");
+        snprintf(buf, len, "ipc://%s/roc-%d-%u.sock", base ? base : "/tmp",
+                 (int)getpid(), n);
+    } else if (strcmp(transport, "ws") == 0) {
+        snprintf(buf, len, "ws://127.0.0.1:0/roc");
+    } else {
+        snprintf(buf, len, "inproc://roc-test-%d-%u", (int)getpid(), n);
+    }
+    return buf;
+}
+
+pid_t tu_spawn(char *const argv[], int *out_fd)
+{
+    int fds[2] = {-1, -1};
+    if (out_fd && pipe(fds) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (out_fd) {
+            dup2(fds[1], 1);
+            close(fds[0]);
+            close(fds[1]);
+        }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    if (out_fd) {
+        close(fds[1]);
+        *out_fd = fds[0];
+    }
+    return pid;
+}
+
+int tu_read_line(int fd, char *buf, size_t len, int timeout_ms)
+{
+    size_t n = 0;
+    uint64_t end = tu_now_ms() + (uint64_t)timeout_ms;
+    while (n + 1 < len) {
+        uint64_t now = tu_now_ms();
+        if (now >= end)
+            return -1;
+        struct pollfd p = {fd, POLLIN, 0};
+        int r = poll(&p, 1, (int)(end - now));
+        if (r <= 0)
+            continue;
+        char c;
+        ssize_t k = read(fd, &c, 1);
+        if (k <= 0)
+            return -1;
+        if (c == '\n') {
+            buf[n] = 0;
+            return 0;
+        }
+        buf[n++] = c;
+    }
+    buf[n] = 0;
+    return 0;
+}
+
+int tu_stop(pid_t pid)
+{
+    int st = 0;
+    if (pid <= 0)
+        return -1;
+    kill(pid, SIGTERM);
+    uint64_t end = tu_now_ms() + 5000;
+    while (tu_now_ms() < end) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+        usleep(2000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -SIGKILL;
+}
+
+void tu_kill9(pid_t pid)
+{
+    int st;
+    if (pid <= 0)
+        return;
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+}
+
+bool tu_wait_for(bool (*cond)(void *), void *arg, int timeout_ms)
+{
+    uint64_t end = tu_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        if (cond(arg))
+            return true;
+        if (tu_now_ms() >= end)
+            return false;
+        usleep(1000);
+    }
+}
+
+const char *tu_bin(const char *rel, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s", ROC_BINARY_DIR, rel);
+    return buf;
+}

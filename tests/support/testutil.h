@@ -1,0 +1,32 @@
+/* Small helpers shared by the tests: temp dirs, child processes, waiting
+ * for a condition with a deadline (never a bare sleep). */
+#ifndef ROC_TESTUTIL_H
+#define ROC_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A fresh directory under $TMPDIR (or /tmp); removed by tu_rmtree. */
+char *tu_mkdtemp(void);
+void tu_rmtree(const char *dir);
+/* A unique URL for a transport: "tcp" gives tcp://127.0.0.1:0 (port chosen
+ * at bind), "ipc" an ipc:// path in a temp dir, "inproc" a unique name.
+ * Returns a static buffer per call slot (copy it if you keep it). */
+const char *tu_url(const char *transport, char *buf, size_t len);
+/* Starts argv[0] with argv; stdout is captured into a pipe readable with
+ * tu_read_line when out_fd is not NULL. Returns the pid or -1. */
+pid_t tu_spawn(char *const argv[], int *out_fd);
+/* Reads one line (without '\n') from fd within timeout_ms. 0 on success. */
+int tu_read_line(int fd, char *buf, size_t len, int timeout_ms);
+/* SIGTERM, then SIGKILL after 5 s; returns the exit status (or -signal). */
+int tu_stop(pid_t pid);
+/* Kills with SIGKILL and reaps. */
+void tu_kill9(pid_t pid);
+/* Polls cond(arg) every millisecond until true or timeout; true if met. */
+bool tu_wait_for(bool (*cond)(void *), void *arg, int timeout_ms);
+uint64_t tu_now_ms(void);
+/* Path of a program built in the tree: tu_bin("examples/echo/echo-server"). */
+const char *tu_bin(const char *rel, char *buf, size_t len);
+
+#endif
