@@ -76,7 +76,8 @@ double hist_quantile(const hist *h, double q);
 /* ---- the measured window ---- */
 
 /* Counting malloc interposer (measure.c): allocations are counted only
- * while counting is on. */
+ * while counting is on. Not available in sanitizer builds. */
+bool alloc_count_available(void);
 void alloc_count_start(void);
 uint64_t alloc_count_stop(void);
 

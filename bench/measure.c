@@ -29,15 +29,19 @@ int bench_fail(bench_err *e, const char *fmt, ...)
  * supports this replacement and exports its own allocator as __libc_*.
  * Each wrapper counts (only while counting is on) and forwards. free,
  * realloc and the aligned forms stay consistent because all memory comes
- * from the one glibc allocator. */
+ * from the one glibc allocator.
+ *
+ * Sanitizer builds (ROC_SANITIZE) replace malloc themselves: there the
+ * interposer is left out and allocs/call is not measured. */
+static atomic_int counting;
+static atomic_uint_least64_t allocs;
+
+#ifndef ROC_BENCH_NO_ALLOC_COUNT
 extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t n, size_t size);
 extern void *__libc_realloc(void *p, size_t n);
 extern void __libc_free(void *p);
 extern void *__libc_memalign(size_t align, size_t n);
-
-static atomic_int counting;
-static atomic_uint_least64_t allocs;
 
 static inline void count_one(void)
 {
@@ -91,6 +95,16 @@ void *memalign(size_t align, size_t n)
 {
     count_one();
     return __libc_memalign(align, n);
+}
+#endif
+
+bool alloc_count_available(void)
+{
+#ifdef ROC_BENCH_NO_ALLOC_COUNT
+    return false;
+#else
+    return true;
+#endif
 }
 
 void alloc_count_start(void)

@@ -42,7 +42,7 @@ static const char *const system_names[N_SYSTEMS] = {"nng_stream",
 typedef struct row {
     bool done;
     bool ok;
-    char err[256];
+    char err[300]; /* a bench_err message and a prefix */
     double calls_per_s, p50_us, p99_us, mib_per_s, csw_per_call,
         allocs_per_call;
 } row;
@@ -171,8 +171,9 @@ static void fill_row(row *r, const workload *w, const window *win,
                        : NAN;
     r->csw_per_call =
         calls > 0 ? (double)(win->csw1 - win->csw0) / (double)calls : NAN;
-    r->allocs_per_call =
-        calls > 0 ? (double)win->allocs / (double)calls : NAN;
+    r->allocs_per_call = calls > 0 && alloc_count_available()
+                             ? (double)win->allocs / (double)calls
+                             : NAN;
     r->ok = calls > 0;
     if (!r->ok) {
         snprintf(r->err, sizeof r->err, "no call completed");
