@@ -1,0 +1,638 @@
+/* msgpack encoding and decoding of roc_value.
+ *
+ * Encoding goes through msgpack-c's packer (msgpack_pack_*), writing into a
+ * roc_buf. Decoding is our own: msgpack-c's unpacker allocates from the
+ * counts a message declares (a 6-byte frame can claim 2^32 elements), so we
+ * walk the bytes ourselves, check every length and count against what is
+ * left before allocating, bound the nesting depth and check UTF-8. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+
+static _Thread_local const char *rd_why = "";
+
+const char *roci_rd_why(void)
+{
+    return rd_why;
+}
+
+static int bad(const char *why)
+{
+    rd_why = why;
+    return ROC_EPROTO;
+}
+
+/* ---------------------------------------------------------------- buffers */
+
+void roc_buf_free(roc_buf *b)
+{
+    if (!b)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+int roci_buf_reserve(roc_buf *b, size_t extra)
+{
+    if (b->cap - b->len >= extra)
+        return 0;
+    if (extra > SIZE_MAX / 2 - b->len)
+        return ROC_ENOMEM;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len < extra)
+        cap *= 2;
+    uint8_t *p = realloc(b->data, cap);
+    if (!p)
+        return ROC_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_write(void *data, const char *buf, size_t len)
+{
+    roc_buf *b = data;
+    if (roci_buf_reserve(b, len) != 0)
+        return -1;
+    memcpy(b->data + b->len, buf, len);
+    b->len += len;
+    return 0;
+}
+
+void roci_packer_init(msgpack_packer *pk, roc_buf *b)
+{
+    msgpack_packer_init(pk, b, buf_write);
+}
+
+/* ---------------------------------------------------------------- writer */
+
+int roci_pack_str(msgpack_packer *pk, const char *s, size_t len)
+{
+    if (msgpack_pack_str(pk, len) != 0)
+        return ROC_ENOMEM;
+    if (len && msgpack_pack_str_body(pk, s, len) != 0)
+        return ROC_ENOMEM;
+    return 0;
+}
+
+int roci_pack_value(msgpack_packer *pk, const roc_value *v, unsigned depth)
+{
+    int rc = 0;
+    if (!v)
+        return msgpack_pack_nil(pk) ? ROC_ENOMEM : 0;
+    if (depth > ROC_DEFAULT_MAX_DEPTH)
+        return ROC_EINVAL;
+    switch (v->type) {
+    case ROC_NIL:
+        rc = msgpack_pack_nil(pk);
+        break;
+    case ROC_BOOL:
+        rc = v->u.b ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+        break;
+    case ROC_INT:
+        rc = msgpack_pack_int64(pk, v->u.i);
+        break;
+    case ROC_UINT:
+        rc = msgpack_pack_uint64(pk, v->u.u);
+        break;
+    case ROC_FLOAT:
+        rc = msgpack_pack_double(pk, v->u.f);
+        break;
+    case ROC_STR:
+        return roci_pack_str(pk, v->u.str.ptr ? v->u.str.ptr : "",
+                             v->u.str.ptr ? v->u.str.len : 0);
+    case ROC_BIN:
+        if (v->u.bin.len > UINT32_MAX)
+            return ROC_EINVAL;
+        rc = msgpack_pack_bin(pk, v->u.bin.len);
+        if (!rc && v->u.bin.len)
+            rc = msgpack_pack_bin_body(pk, v->u.bin.ptr, v->u.bin.len);
+        break;
+    case ROC_ARRAY:
+        if (v->u.array.len > UINT32_MAX)
+            return ROC_EINVAL;
+        if (msgpack_pack_array(pk, v->u.array.len) != 0)
+            return ROC_ENOMEM;
+        for (size_t i = 0; i < v->u.array.len; i++)
+            if ((rc = roci_pack_value(pk, &v->u.array.items[i], depth + 1)))
+                return rc;
+        return 0;
+    case ROC_MAP:
+        if (v->u.map.len > UINT32_MAX)
+            return ROC_EINVAL;
+        if (msgpack_pack_map(pk, v->u.map.len) != 0)
+            return ROC_ENOMEM;
+        for (size_t i = 0; i < v->u.map.len; i++) {
+            if ((rc = roci_pack_value(pk, &v->u.map.entries[i].key, depth + 1)))
+                return rc;
+            if ((rc = roci_pack_value(pk, &v->u.map.entries[i].val, depth + 1)))
+                return rc;
+        }
+        return 0;
+    case ROC_REF: {
+        const char *s = v->u.ref.uri ? v->u.ref.uri : "";
+        size_t n = strlen(s);
+        int8_t t = v->u.ref.kind == ROC_REF_CALLBACK ? 2 : 1;
+        rc = msgpack_pack_ext(pk, n, t);
+        if (!rc && n)
+            rc = msgpack_pack_ext_body(pk, s, n);
+        break;
+    }
+    default:
+        return ROC_EINVAL;
+    }
+    return rc ? ROC_ENOMEM : 0;
+}
+
+int roc_encode(roc_buf *out, const roc_value *v, roc_error *err)
+{
+    if (!out)
+        return roc_error_set(err, ROC_EINVAL, "roc_encode: no buffer");
+    msgpack_packer pk;
+    roci_packer_init(&pk, out);
+    size_t mark = out->len;
+    int rc = roci_pack_value(&pk, v, 0);
+    if (rc) {
+        out->len = mark;
+        return roc_error_set(err, rc, rc == ROC_ENOMEM
+                                          ? "out of memory while encoding"
+                                          : "value cannot be encoded (bad "
+                                            "type or nesting too deep)");
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- reader */
+
+bool roci_utf8_valid(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k;
+        uint32_t cp;
+        if ((c & 0xe0) == 0xc0) {
+            k = 1;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            k = 2;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            k = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (n - i <= k)
+            return false;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + j] & 0x3f);
+        }
+        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) ||
+            (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+static inline size_t left(const roci_rd *r)
+{
+    return (size_t)(r->end - r->p);
+}
+
+static inline uint64_t be(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Reads a big-endian count of n bytes after the type byte. */
+static int rd_count(roci_rd *r, unsigned n, uint64_t *out)
+{
+    if (left(r) < n)
+        return bad("truncated length");
+    *out = be(r->p, n);
+    r->p += n;
+    return 0;
+}
+
+bool roci_rd_is_nil(const roci_rd *r)
+{
+    return left(r) > 0 && *r->p == 0xc0;
+}
+
+int roci_rd_array(roci_rd *r, uint32_t *n)
+{
+    if (!left(r))
+        return bad("truncated: expected an array");
+    uint8_t c = *r->p++;
+    uint64_t cnt;
+    if ((c & 0xf0) == 0x90)
+        cnt = c & 0x0f;
+    else if (c == 0xdc) {
+        if (rd_count(r, 2, &cnt))
+            return ROC_EPROTO;
+    } else if (c == 0xdd) {
+        if (rd_count(r, 4, &cnt))
+            return ROC_EPROTO;
+    } else
+        return bad("expected an array");
+    if (cnt > left(r))
+        return bad("array count exceeds the bytes present");
+    *n = (uint32_t)cnt;
+    return 0;
+}
+
+int roci_rd_map(roci_rd *r, uint32_t *n)
+{
+    if (!left(r))
+        return bad("truncated: expected a map");
+    uint8_t c = *r->p++;
+    uint64_t cnt;
+    if ((c & 0xf0) == 0x80)
+        cnt = c & 0x0f;
+    else if (c == 0xde) {
+        if (rd_count(r, 2, &cnt))
+            return ROC_EPROTO;
+    } else if (c == 0xdf) {
+        if (rd_count(r, 4, &cnt))
+            return ROC_EPROTO;
+    } else
+        return bad("expected a map");
+    if (cnt > left(r) / 2)
+        return bad("map count exceeds the bytes present");
+    *n = (uint32_t)cnt;
+    return 0;
+}
+
+/* Integer of any msgpack width: sets *neg and the magnitude/bit pattern. */
+static int rd_int(roci_rd *r, bool *is_signed, uint64_t *u, int64_t *i)
+{
+    if (!left(r))
+        return bad("truncated: expected an integer");
+    uint8_t c = *r->p;
+    if (c <= 0x7f) {
+        r->p++;
+        *is_signed = false;
+        *u = c;
+        return 0;
+    }
+    if (c >= 0xe0) {
+        r->p++;
+        *is_signed = true;
+        *i = (int8_t)c;
+        return 0;
+    }
+    unsigned n;
+    bool s;
+    switch (c) {
+    case 0xcc: n = 1; s = false; break;
+    case 0xcd: n = 2; s = false; break;
+    case 0xce: n = 4; s = false; break;
+    case 0xcf: n = 8; s = false; break;
+    case 0xd0: n = 1; s = true; break;
+    case 0xd1: n = 2; s = true; break;
+    case 0xd2: n = 4; s = true; break;
+    case 0xd3: n = 8; s = true; break;
+    default:
+        return bad("expected an integer");
+    }
+    if (left(r) < 1 + n)
+        return bad("truncated integer");
+    uint64_t v = be(r->p + 1, n);
+    r->p += 1 + n;
+    *is_signed = s;
+    if (s) {
+        switch (n) {
+        case 1: *i = (int8_t)v; break;
+        case 2: *i = (int16_t)v; break;
+        case 4: *i = (int32_t)v; break;
+        default: *i = (int64_t)v; break;
+        }
+    } else {
+        *u = v;
+    }
+    return 0;
+}
+
+int roci_rd_u64(roci_rd *r, uint64_t *v)
+{
+    bool s;
+    uint64_t u = 0;
+    int64_t i = 0;
+    if (rd_int(r, &s, &u, &i))
+        return ROC_EPROTO;
+    if (s) {
+        if (i < 0)
+            return bad("expected a non-negative integer");
+        u = (uint64_t)i;
+    }
+    *v = u;
+    return 0;
+}
+
+int roci_rd_i64(roci_rd *r, int64_t *v)
+{
+    bool s;
+    uint64_t u = 0;
+    int64_t i = 0;
+    if (rd_int(r, &s, &u, &i))
+        return ROC_EPROTO;
+    if (!s) {
+        if (u > INT64_MAX)
+            return bad("integer out of range");
+        i = (int64_t)u;
+    }
+    *v = i;
+    return 0;
+}
+
+/* Header of a str/bin/ext: sets the payload pointer and length. */
+static int rd_blob(roci_rd *r, uint8_t c, const uint8_t **ptr, uint64_t *len)
+{
+    uint64_t n;
+    unsigned w;
+    if ((c & 0xe0) == 0xa0) {
+        n = c & 0x1f;
+        w = 0;
+    } else {
+        switch (c) {
+        case 0xd9: case 0xc4: w = 1; break;
+        case 0xda: case 0xc5: w = 2; break;
+        case 0xdb: case 0xc6: w = 4; break;
+        default:
+            return bad("expected a string or bytes");
+        }
+        if (rd_count(r, w, &n))
+            return ROC_EPROTO;
+    }
+    if (n > left(r))
+        return bad("length exceeds the bytes present");
+    *ptr = r->p;
+    *len = n;
+    r->p += n;
+    return 0;
+}
+
+int roci_rd_str(roci_rd *r, const char **s, uint32_t *len)
+{
+    if (!left(r))
+        return bad("truncated: expected a string");
+    uint8_t c = *r->p;
+    if (!((c & 0xe0) == 0xa0 || c == 0xd9 || c == 0xda || c == 0xdb))
+        return bad("expected a string");
+    r->p++;
+    const uint8_t *p;
+    uint64_t n;
+    if (rd_blob(r, c, &p, &n))
+        return ROC_EPROTO;
+    if (!roci_utf8_valid(p, n))
+        return bad("string is not valid UTF-8");
+    *s = (const char *)p;
+    *len = (uint32_t)n;
+    return 0;
+}
+
+static int rd_value(roci_rd *r, roc_arena *a, roc_value *out, unsigned depth);
+
+static int rd_ext(roci_rd *r, uint8_t c, roc_arena *a, roc_value *out)
+{
+    uint64_t n;
+    switch (c) {
+    case 0xd4: n = 1; break;
+    case 0xd5: n = 2; break;
+    case 0xd6: n = 4; break;
+    case 0xd7: n = 8; break;
+    case 0xd8: n = 16; break;
+    case 0xc7:
+        if (rd_count(r, 1, &n))
+            return ROC_EPROTO;
+        break;
+    case 0xc8:
+        if (rd_count(r, 2, &n))
+            return ROC_EPROTO;
+        break;
+    default:
+        if (rd_count(r, 4, &n))
+            return ROC_EPROTO;
+        break;
+    }
+    if (left(r) < 1 || n > left(r) - 1)
+        return bad("ext length exceeds the bytes present");
+    int8_t t = (int8_t)*r->p++;
+    const uint8_t *p = r->p;
+    r->p += n;
+    if (t != 1 && t != 2)
+        return bad("unknown ext type");
+    if (n == 0 || !roci_utf8_valid(p, n) || memchr(p, 0, n))
+        return bad("object reference is not a valid string");
+    if (!a) {
+        out->type = ROC_NIL;
+        return 0;
+    }
+    char *s = roc_arena_strndup(a, (const char *)p, n);
+    if (!s)
+        return ROC_ENOMEM;
+    out->type = ROC_REF;
+    out->u.ref.uri = s;
+    out->u.ref.kind = t == 2 ? ROC_REF_CALLBACK : ROC_REF_URI;
+    out->u.ref.conn_ = NULL;
+    return 0;
+}
+
+/* a == NULL: validate and skip only. */
+static int rd_value(roci_rd *r, roc_arena *a, roc_value *out, unsigned depth)
+{
+    if (!left(r))
+        return bad("truncated value");
+    uint8_t c = *r->p;
+    roc_value tmp;
+    if (!out)
+        out = &tmp;
+    if (c <= 0x7f || c >= 0xe0 || (c >= 0xcc && c <= 0xd3)) {
+        bool s;
+        uint64_t u = 0;
+        int64_t i = 0;
+        if (rd_int(r, &s, &u, &i))
+            return ROC_EPROTO;
+        if (s || u <= INT64_MAX) {
+            out->type = ROC_INT;
+            out->u.i = s ? i : (int64_t)u;
+        } else {
+            out->type = ROC_UINT;
+            out->u.u = u;
+        }
+        return 0;
+    }
+    if ((c & 0xf0) == 0x90 || c == 0xdc || c == 0xdd) {
+        if (depth >= r->max_depth)
+            return bad("nesting too deep");
+        uint32_t n;
+        if (roci_rd_array(r, &n))
+            return ROC_EPROTO;
+        roc_value *items = NULL;
+        if (a) {
+            items = roc_arena_alloc(a, (size_t)n * sizeof *items);
+            if (!items)
+                return ROC_ENOMEM;
+        }
+        for (uint32_t k = 0; k < n; k++) {
+            int rc = rd_value(r, a, a ? &items[k] : NULL, depth + 1);
+            if (rc)
+                return rc;
+        }
+        out->type = ROC_ARRAY;
+        out->u.array.items = items;
+        out->u.array.len = n;
+        return 0;
+    }
+    if ((c & 0xf0) == 0x80 || c == 0xde || c == 0xdf) {
+        if (depth >= r->max_depth)
+            return bad("nesting too deep");
+        uint32_t n;
+        if (roci_rd_map(r, &n))
+            return ROC_EPROTO;
+        roc_map_entry *e = NULL;
+        if (a) {
+            e = roc_arena_alloc(a, (size_t)n * sizeof *e);
+            if (!e)
+                return ROC_ENOMEM;
+        }
+        for (uint32_t k = 0; k < n; k++) {
+            int rc = rd_value(r, a, a ? &e[k].key : NULL, depth + 1);
+            if (!rc)
+                rc = rd_value(r, a, a ? &e[k].val : NULL, depth + 1);
+            if (rc)
+                return rc;
+        }
+        out->type = ROC_MAP;
+        out->u.map.entries = e;
+        out->u.map.len = n;
+        return 0;
+    }
+    r->p++;
+    switch (c) {
+    case 0xc0:
+        out->type = ROC_NIL;
+        return 0;
+    case 0xc2:
+    case 0xc3:
+        out->type = ROC_BOOL;
+        out->u.b = c == 0xc3;
+        return 0;
+    case 0xca: {
+        if (left(r) < 4)
+            return bad("truncated float");
+        uint32_t bits = (uint32_t)be(r->p, 4);
+        float f;
+        memcpy(&f, &bits, 4);
+        r->p += 4;
+        out->type = ROC_FLOAT;
+        out->u.f = f;
+        return 0;
+    }
+    case 0xcb: {
+        if (left(r) < 8)
+            return bad("truncated float");
+        uint64_t bits = be(r->p, 8);
+        double d;
+        memcpy(&d, &bits, 8);
+        r->p += 8;
+        out->type = ROC_FLOAT;
+        out->u.f = d;
+        return 0;
+    }
+    case 0xc1:
+        return bad("reserved byte 0xc1");
+    case 0xc4:
+    case 0xc5:
+    case 0xc6: {
+        const uint8_t *p;
+        uint64_t n;
+        if (rd_blob(r, c, &p, &n))
+            return ROC_EPROTO;
+        out->type = ROC_BIN;
+        out->u.bin.len = n;
+        out->u.bin.ptr = p;
+        if (a) {
+            uint8_t *q = roc_arena_alloc(a, n);
+            if (!q)
+                return ROC_ENOMEM;
+            if (n)
+                memcpy(q, p, n);
+            out->u.bin.ptr = q;
+        }
+        return 0;
+    }
+    case 0xc7: case 0xc8: case 0xc9:
+    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+        return rd_ext(r, c, a, out);
+    default: {
+        /* strings: fixstr, str8/16/32 */
+        const uint8_t *p;
+        uint64_t n;
+        if (rd_blob(r, c, &p, &n))
+            return ROC_EPROTO;
+        if (!roci_utf8_valid(p, n))
+            return bad("string is not valid UTF-8");
+        out->type = ROC_STR;
+        out->u.str.len = n;
+        out->u.str.ptr = "";
+        if (a) {
+            char *q = roc_arena_strndup(a, (const char *)p, n);
+            if (!q)
+                return ROC_ENOMEM;
+            out->u.str.ptr = q;
+        }
+        return 0;
+    }
+    }
+}
+
+int roci_rd_value(roci_rd *r, roc_arena *a, roc_value *out)
+{
+    return rd_value(r, a, out, 0);
+}
+
+int roci_rd_skip(roci_rd *r)
+{
+    return rd_value(r, NULL, NULL, 0);
+}
+
+int roc_decode(roc_arena *a, const void *buf, size_t len, unsigned max_depth,
+               roc_value **out, roc_error *err)
+{
+    if (!a || !out || (!buf && len))
+        return roc_error_set(err, ROC_EINVAL, "roc_decode: bad arguments");
+    roci_rd r;
+    roci_rd_init(&r, buf, len, max_depth);
+    roc_value *v = roc_arena_alloc(a, sizeof *v);
+    if (!v)
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    int rc = roci_rd_value(&r, a, v);
+    if (rc == ROC_ENOMEM)
+        return roc_error_set(err, rc, "out of memory while decoding");
+    if (rc)
+        return roc_error_set(err, rc, "malformed msgpack at byte %zu: %s",
+                             (size_t)(r.p - (const uint8_t *)buf),
+                             roci_rd_why());
+    if (r.p != r.end)
+        return roc_error_set(err, ROC_EPROTO,
+                             "%zu trailing bytes after the value",
+                             (size_t)(r.end - r.p));
+    *out = v;
+    return 0;
+}

@@ -1,0 +1,48 @@
+/* Internal codec primitives: a bounds-checked msgpack reader over a buffer
+ * and a writer into roc_buf through msgpack-c's packer. The envelope code in
+ * conn.c and the public roc_encode/roc_decode share them. */
+#ifndef ROCI_CODEC_H
+#define ROCI_CODEC_H
+
+#include <msgpack.h>
+
+#include "roc/codec.h"
+
+typedef struct roci_rd {
+    const uint8_t *p;
+    const uint8_t *end;
+    unsigned max_depth;
+} roci_rd;
+
+static inline void roci_rd_init(roci_rd *r, const void *buf, size_t len,
+                                unsigned max_depth)
+{
+    r->p = buf;
+    r->end = r->p + len;
+    r->max_depth = max_depth ? max_depth : ROC_DEFAULT_MAX_DEPTH;
+}
+
+/* Each returns 0 or ROC_EPROTO (wrong type, truncated, bad UTF-8). */
+int roci_rd_array(roci_rd *r, uint32_t *n);
+int roci_rd_map(roci_rd *r, uint32_t *n);
+int roci_rd_u64(roci_rd *r, uint64_t *v); /* non-negative integer */
+int roci_rd_i64(roci_rd *r, int64_t *v);  /* integer fitting int64 */
+/* A string, pointing into the buffer (not NUL-terminated), UTF-8 checked. */
+int roci_rd_str(roci_rd *r, const char **s, uint32_t *len);
+bool roci_rd_is_nil(const roci_rd *r);
+/* A whole value into arena a (depth counts from 0 at this value). */
+int roci_rd_value(roci_rd *r, roc_arena *a, roc_value *out);
+/* Skips one object, depth-checked. */
+int roci_rd_skip(roci_rd *r);
+/* The last error message of this thread's reader (static text). */
+const char *roci_rd_why(void);
+
+/* Writer: a msgpack_packer that appends to b. */
+void roci_packer_init(msgpack_packer *pk, roc_buf *b);
+int roci_buf_reserve(roc_buf *b, size_t extra);
+int roci_pack_value(msgpack_packer *pk, const roc_value *v, unsigned depth);
+int roci_pack_str(msgpack_packer *pk, const char *s, size_t len);
+
+bool roci_utf8_valid(const uint8_t *s, size_t n);
+
+#endif

@@ -1,0 +1,1094 @@
+/* A full-duplex connection over an nng_stream carrying protocol v1 frames:
+ * one read loop, a coalescing send queue, calls in flight matched by id in
+ * both directions (either side may call the other).
+ *
+ * Threads: the read loop runs as the callback of rd_aio, on nng's task
+ * threads; it parses every whole frame it holds and hands calls to the
+ * owner (the daemon), which may run a handler inline and queue its reply.
+ * Replies queued while the loop parses a batch go out together ("cork").
+ * Sends are chained through wr_aio's callback; a synchronous caller on an
+ * idle connection writes directly from its own buffer on its own
+ * callback-less aio, which costs no thread hand-off. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "roci.h"
+
+#define RBUF_INITIAL (64u * 1024u)
+#define LINGER_MS 1000
+#define LINGER_MAX_BYTES (4u * 1024u * 1024u)
+
+uint64_t roci_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int roci_nng_err(int rv)
+{
+    switch (rv) {
+    case 0:
+        return 0;
+    case NNG_ENOMEM:
+        return ROC_ENOMEM;
+    case NNG_ETIMEDOUT:
+        return ROC_ETIMEDOUT;
+    case NNG_ECONNREFUSED:
+    case NNG_ENOENT:
+        return ROC_ECONNREFUSED;
+    case NNG_EADDRINUSE:
+        return ROC_EADDRINUSE;
+    case NNG_EADDRINVAL:
+    case NNG_EINVAL:
+    case NNG_ENOTSUP:
+        return ROC_EINVAL;
+    case NNG_ECLOSED:
+    case NNG_ECONNRESET:
+    case NNG_ECONNSHUT:
+    case NNG_ECONNABORTED:
+        return ROC_ECLOSED;
+    case NNG_EUNREACHABLE:
+        return ROC_EUNREACHABLE;
+    case NNG_ECANCELED:
+        return ROC_ECANCELED;
+    default:
+        return ROC_ETRANSPORT;
+    }
+}
+
+int roci_set_nng_err(roc_error *err, int rv, const char *what,
+                     const char *url)
+{
+    return roc_error_set(err, roci_nng_err(rv), "%s %s: %s", what,
+                         url ? url : "", nng_strerror(rv));
+}
+
+/* ------------------------------------------------------ thread locals */
+
+static pthread_key_t tl_key;
+static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
+typedef struct tls_state {
+    nng_aio *aio;
+    roc_buf scratch;
+} tls_state;
+
+static void tl_free(void *p)
+{
+    tls_state *t = p;
+    if (t->aio)
+        nng_aio_free(t->aio);
+    roc_buf_free(&t->scratch);
+    free(t);
+}
+
+static void tl_init(void)
+{
+    pthread_key_create(&tl_key, tl_free);
+}
+
+static tls_state *tls(void)
+{
+    pthread_once(&tl_once, tl_init);
+    tls_state *t = pthread_getspecific(tl_key);
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (!t)
+            return NULL;
+        pthread_setspecific(tl_key, t);
+    }
+    return t;
+}
+
+nng_aio *roci_thread_aio(void)
+{
+    tls_state *t = tls();
+    if (!t)
+        return NULL;
+    if (!t->aio && nng_aio_alloc(&t->aio, NULL, NULL) != 0)
+        return NULL;
+    return t->aio;
+}
+
+roc_buf *roci_scratch(void)
+{
+    tls_state *t = tls();
+    return t ? &t->scratch : NULL;
+}
+
+/* ------------------------------------------------------ frames */
+
+void roci_frame_begin(msgpack_packer *pk, roc_buf *b, uint32_t nelem,
+                      unsigned kind)
+{
+    b->len = 0;
+    roci_packer_init(pk, b);
+    static const char zero[4] = {0, 0, 0, 0};
+    msgpack_pack_str_body(pk, zero, 4); /* raw append of the prefix */
+    msgpack_pack_array(pk, nelem);
+    msgpack_pack_uint8(pk, 1);
+    msgpack_pack_uint8(pk, (uint8_t)kind);
+}
+
+int roci_frame_end(roc_buf *b)
+{
+    if (!b->data || b->len < 4)
+        return ROC_ENOMEM;
+    size_t n = b->len - 4;
+    if (n > UINT32_MAX)
+        return ROC_ETOOBIG;
+    b->data[0] = (uint8_t)(n >> 24);
+    b->data[1] = (uint8_t)(n >> 16);
+    b->data[2] = (uint8_t)(n >> 8);
+    b->data[3] = (uint8_t)n;
+    return 0;
+}
+
+/* ------------------------------------------------------ lifetime */
+
+static void rd_cb(void *arg);
+static void wr_cb(void *arg);
+
+static roci_conn *conn_new(nng_stream *s)
+{
+    roci_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    pthread_mutex_init(&c->mtx, NULL);
+    atomic_init(&c->refs, 1);
+    c->stream = s;
+    c->rcap = RBUF_INITIAL;
+    c->rbuf = malloc(c->rcap);
+    c->max_frame = ROC_DEFAULT_MAX_FRAME;
+    c->max_depth = ROC_DEFAULT_MAX_DEPTH;
+    c->next_id = 1;
+    if (!c->rbuf || nng_aio_alloc(&c->rd_aio, rd_cb, c) != 0 ||
+        nng_aio_alloc(&c->wr_aio, wr_cb, c) != 0) {
+        if (c->rd_aio)
+            nng_aio_free(c->rd_aio);
+        free(c->rbuf);
+        free(c);
+        return NULL;
+    }
+    snprintf(c->peer, sizeof c->peer, "unknown");
+    if (s) {
+        nng_sockaddr sa;
+        if (nng_stream_get_addr(s, NNG_OPT_REMADDR, &sa) == 0) {
+            if (sa.s_family == NNG_AF_INET) {
+                const uint8_t *a = (const uint8_t *)&sa.s_in.sa_addr;
+                const uint8_t *p = (const uint8_t *)&sa.s_in.sa_port;
+                snprintf(c->peer, sizeof c->peer, "tcp://%u.%u.%u.%u:%u",
+                         a[0], a[1], a[2], a[3], (unsigned)(p[0] << 8 | p[1]));
+            } else if (sa.s_family == NNG_AF_INET6) {
+                const uint8_t *p = (const uint8_t *)&sa.s_in6.sa_port;
+                snprintf(c->peer, sizeof c->peer, "tcp://[ipv6]:%u",
+                         (unsigned)(p[0] << 8 | p[1]));
+            } else if (sa.s_family == NNG_AF_IPC) {
+                snprintf(c->peer, sizeof c->peer, "ipc://%.80s", sa.s_ipc.sa_path);
+            } else if (sa.s_family == NNG_AF_INPROC) {
+                snprintf(c->peer, sizeof c->peer, "inproc://%.80s",
+                         sa.s_inproc.sa_name);
+            }
+        }
+    }
+    return c;
+}
+
+/* Runs on the reaper thread, never inside an aio callback of c. */
+void roci_conn_destroy(roci_conn *c)
+{
+    if (c->ops && c->ops->on_free)
+        c->ops->on_free(c);
+    nng_aio_stop(c->rd_aio);
+    nng_aio_stop(c->wr_aio);
+    nng_aio_free(c->rd_aio);
+    nng_aio_free(c->wr_aio);
+    if (c->stream)
+        nng_stream_free(c->stream);
+    if (c->dialer)
+        nng_stream_dialer_free(c->dialer);
+    roc_buf_free(&c->out);
+    roc_buf_free(&c->next);
+    free(c->rbuf);
+    free(c->url);
+    pthread_mutex_destroy(&c->mtx);
+    free(c);
+}
+
+void roci_conn_ref(roci_conn *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+}
+
+void roci_conn_unref(roci_conn *c)
+{
+    if (c && atomic_fetch_sub(&c->refs, 1) == 1)
+        roci_reaper_defer_free(c);
+}
+
+bool roci_conn_usable(roci_conn *c)
+{
+    pthread_mutex_lock(&c->mtx);
+    bool ok = c->state == ROCI_ST_OPEN && !c->peer_bye;
+    pthread_mutex_unlock(&c->mtx);
+    return ok;
+}
+
+void roci_conn_close(roci_conn *c, int code, const char *why)
+{
+    pthread_mutex_lock(&c->mtx);
+    if (c->state == ROCI_ST_CLOSED) {
+        pthread_mutex_unlock(&c->mtx);
+        return;
+    }
+    c->state = ROCI_ST_CLOSED;
+    c->close_code = code;
+    snprintf(c->close_why, sizeof c->close_why, "%s",
+             why ? why : "connection closed");
+    roci_pending *all = NULL;
+    for (size_t i = 0; i < ROCI_BUCKETS; i++) {
+        roci_pending *p = c->buckets[i];
+        while (p) {
+            roci_pending *n = p->next;
+            p->next = all;
+            all = p;
+            p = n;
+        }
+        c->buckets[i] = NULL;
+    }
+    c->npending = 0;
+    pthread_mutex_unlock(&c->mtx);
+    nng_stream_close(c->stream);
+    char msg[300];
+    snprintf(msg, sizeof msg, "connection to %.100s closed: %.159s",
+             c->url ? c->url : c->peer, c->close_why);
+    while (all) {
+        roci_pending *n = all->next;
+        all->complete(all, ROC_ECLOSED, NULL, msg);
+        all = n;
+    }
+    if (c->ops && c->ops->on_close)
+        c->ops->on_close(c);
+}
+
+/* ------------------------------------------------------ pending calls */
+
+uint64_t roci_conn_add_pending(roci_conn *c, roci_pending *p)
+{
+    pthread_mutex_lock(&c->mtx);
+    if (c->state != ROCI_ST_OPEN || c->peer_bye) {
+        pthread_mutex_unlock(&c->mtx);
+        return 0;
+    }
+    p->id = c->next_id++;
+    roci_pending **b = &c->buckets[p->id % ROCI_BUCKETS];
+    p->next = *b;
+    *b = p;
+    c->npending++;
+    pthread_mutex_unlock(&c->mtx);
+    return p->id;
+}
+
+static roci_pending *take_locked(roci_conn *c, uint64_t id)
+{
+    roci_pending **pp = &c->buckets[id % ROCI_BUCKETS];
+    for (; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            roci_pending *p = *pp;
+            *pp = p->next;
+            c->npending--;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+bool roci_conn_remove_pending(roci_conn *c, roci_pending *p)
+{
+    pthread_mutex_lock(&c->mtx);
+    roci_pending **pp = &c->buckets[p->id % ROCI_BUCKETS];
+    bool found = false;
+    for (; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            c->npending--;
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->mtx);
+    return found;
+}
+
+roci_pending *roci_conn_take_expired(roci_conn *c, uint64_t now)
+{
+    roci_pending *out = NULL;
+    pthread_mutex_lock(&c->mtx);
+    if (c->npending) {
+        for (size_t i = 0; i < ROCI_BUCKETS; i++) {
+            roci_pending **pp = &c->buckets[i];
+            while (*pp) {
+                roci_pending *p = *pp;
+                if (p->deadline_ms && p->deadline_ms <= now) {
+                    *pp = p->next;
+                    c->npending--;
+                    p->next = out;
+                    out = p;
+                } else {
+                    pp = &p->next;
+                }
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->mtx);
+    return out;
+}
+
+/* ------------------------------------------------------ writing */
+
+/* Starts an async send of c->out from out_off. Caller holds mtx and has set
+ * sending. Takes a reference for the aio. */
+static void start_send_locked(roci_conn *c)
+{
+    nng_iov iov = {c->out.data + c->out_off, c->out.len - c->out_off};
+    nng_aio_set_iov(c->wr_aio, 1, &iov);
+    roci_conn_ref(c);
+    nng_stream_send(c->stream, c->wr_aio);
+}
+
+static void swap_and_send_locked(roci_conn *c)
+{
+    roc_buf t = c->out;
+    c->out = c->next;
+    c->next = t;
+    c->next.len = 0;
+    c->out_off = 0;
+    c->sending = true;
+    start_send_locked(c);
+}
+
+static void wr_cb(void *arg)
+{
+    roci_conn *c = arg;
+    int rv = nng_aio_result(c->wr_aio);
+    if (rv != 0) {
+        pthread_mutex_lock(&c->mtx);
+        c->sending = false;
+        c->out.len = 0;
+        pthread_mutex_unlock(&c->mtx);
+        roci_conn_close(c, roci_nng_err(rv), nng_strerror(rv));
+        roci_conn_unref(c);
+        return;
+    }
+    pthread_mutex_lock(&c->mtx);
+    c->out_off += nng_aio_count(c->wr_aio);
+    if (c->out_off < c->out.len && c->state != ROCI_ST_CLOSED) {
+        start_send_locked(c);
+    } else {
+        c->out.len = 0;
+        c->out_off = 0;
+        if (c->next.len && !c->corked && c->state != ROCI_ST_CLOSED) {
+            swap_and_send_locked(c);
+        } else {
+            c->sending = false;
+            /* don't keep a huge buffer around after a big message */
+            if (c->out.cap > (1u << 20)) {
+                roc_buf_free(&c->out);
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->mtx);
+    roci_conn_unref(c);
+}
+
+static int append_locked(roci_conn *c, const uint8_t *frame, size_t len)
+{
+    if (roci_buf_reserve(&c->next, len) != 0)
+        return ROC_ENOMEM;
+    memcpy(c->next.data + c->next.len, frame, len);
+    c->next.len += len;
+    return 0;
+}
+
+int roci_conn_send(roci_conn *c, const uint8_t *frame, size_t len,
+                   nng_aio *sync_aio)
+{
+    pthread_mutex_lock(&c->mtx);
+    if (c->state == ROCI_ST_CLOSED) {
+        pthread_mutex_unlock(&c->mtx);
+        return ROC_ECLOSED;
+    }
+    if (sync_aio && !c->sending && !c->corked && c->next.len == 0) {
+        /* Direct write from the caller's buffer. */
+        c->sending = true;
+        pthread_mutex_unlock(&c->mtx);
+        size_t off = 0;
+        int rv = 0;
+        while (off < len) {
+            nng_iov iov = {(void *)(frame + off), len - off};
+            nng_aio_set_iov(sync_aio, 1, &iov);
+            nng_aio_set_timeout(sync_aio, NNG_DURATION_DEFAULT);
+            nng_stream_send(c->stream, sync_aio);
+            nng_aio_wait(sync_aio);
+            if ((rv = nng_aio_result(sync_aio)) != 0)
+                break;
+            off += nng_aio_count(sync_aio);
+        }
+        pthread_mutex_lock(&c->mtx);
+        c->sending = false;
+        if (rv == 0 && c->next.len && !c->corked &&
+            c->state != ROCI_ST_CLOSED)
+            swap_and_send_locked(c);
+        pthread_mutex_unlock(&c->mtx);
+        if (rv != 0) {
+            roci_conn_close(c, roci_nng_err(rv), nng_strerror(rv));
+            return ROC_ECLOSED;
+        }
+        return 0;
+    }
+    int rc = append_locked(c, frame, len);
+    if (rc == 0 && !c->sending && !c->corked)
+        swap_and_send_locked(c);
+    pthread_mutex_unlock(&c->mtx);
+    return rc;
+}
+
+int roci_conn_send_error(roci_conn *c, uint64_t id, int wire_code,
+                         const char *type, const char *message,
+                         const roc_value *data)
+{
+    roc_buf *b = roci_scratch();
+    if (!b)
+        return ROC_ENOMEM;
+    msgpack_packer pk;
+    roci_frame_begin(&pk, b, 4, ROCI_ERROR);
+    msgpack_pack_uint64(&pk, id);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_int64(&pk, wire_code);
+    roci_pack_str(&pk, type, strlen(type));
+    roci_pack_str(&pk, message, strlen(message));
+    if (roci_pack_value(&pk, data, 0) != 0) {
+        /* data that cannot be encoded: send the error without it */
+        roci_frame_begin(&pk, b, 4, ROCI_ERROR);
+        msgpack_pack_uint64(&pk, id);
+        msgpack_pack_array(&pk, 4);
+        msgpack_pack_int64(&pk, wire_code);
+        roci_pack_str(&pk, type, strlen(type));
+        roci_pack_str(&pk, message, strlen(message));
+        msgpack_pack_nil(&pk);
+    }
+    int rc = roci_frame_end(b);
+    if (rc)
+        return rc;
+    return roci_conn_send(c, b->data, b->len, NULL);
+}
+
+void roci_conn_refuse(roci_conn *c, uint64_t id, int code, const char *fmt,
+                      ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&c->mtx);
+    bool open = c->state == ROCI_ST_OPEN || c->state == ROCI_ST_HELLO;
+    if (open) {
+        c->state = ROCI_ST_LINGER;
+        c->linger_deadline = roci_now_ms() + LINGER_MS;
+        c->lingered = 0;
+    }
+    pthread_mutex_unlock(&c->mtx);
+    if (!open)
+        return;
+    snprintf(c->close_why, sizeof c->close_why, "%.159s", msg);
+    roci_conn_send_error(c, id, code, roc_error_wire_type(code), msg, NULL);
+}
+
+/* ------------------------------------------------------ reading */
+
+static void start_read(roci_conn *c)
+{
+    if (c->rcap - c->rlen < 4096 && c->roff == 0) {
+        /* grow for a frame that does not fit (bounded by max_frame) */
+        size_t need = c->rcap * 2;
+        if (c->rlen >= 4) {
+            const uint8_t *h = c->rbuf;
+            size_t n = ((size_t)h[0] << 24) | ((size_t)h[1] << 16) |
+                       ((size_t)h[2] << 8) | h[3];
+            if (n + 4 > need)
+                need = n + 4;
+        }
+        uint8_t *nb = realloc(c->rbuf, need);
+        if (!nb) {
+            roci_conn_close(c, ROC_ENOMEM, "out of memory");
+            roci_conn_unref(c);
+            return;
+        }
+        c->rbuf = nb;
+        c->rcap = need;
+    }
+    nng_iov iov = {c->rbuf + c->rlen, c->rcap - c->rlen};
+    nng_aio_set_iov(c->rd_aio, 1, &iov);
+    nng_duration to = NNG_DURATION_INFINITE;
+    uint64_t now = roci_now_ms();
+    if (c->state == ROCI_ST_HELLO)
+        to = c->hello_deadline > now ? (nng_duration)(c->hello_deadline - now)
+                                     : 1;
+    else if (c->state == ROCI_ST_LINGER)
+        to = c->linger_deadline > now
+                 ? (nng_duration)(c->linger_deadline - now)
+                 : 1;
+    nng_aio_set_timeout(c->rd_aio, to);
+    nng_stream_recv(c->stream, c->rd_aio);
+}
+
+static int handle_frame(roci_conn *c, const uint8_t *f, size_t n);
+
+enum { P_READ, P_PARKED, P_CLOSED };
+
+/* Parses every whole frame in rbuf from roff. Returns P_READ when the loop
+ * should read on (also while lingering), P_PARKED when the owner paused
+ * reading (the read reference is kept for roci_conn_resume), P_CLOSED when
+ * the connection is closed (the caller drops the read reference). */
+static int parse_frames(roci_conn *c)
+{
+    pthread_mutex_lock(&c->mtx);
+    c->corked = true;
+    pthread_mutex_unlock(&c->mtx);
+    bool parked = false;
+    for (;;) {
+        if (c->state == ROCI_ST_CLOSED || c->state == ROCI_ST_LINGER) {
+            c->roff = c->rlen = 0;
+            break;
+        }
+        if (atomic_load(&c->paused)) {
+            pthread_mutex_lock(&c->mtx);
+            if (atomic_load(&c->paused))
+                parked = c->parked = true;
+            pthread_mutex_unlock(&c->mtx);
+            if (parked)
+                break;
+            continue;
+        }
+        size_t avail = c->rlen - c->roff;
+        if (avail < 4)
+            break;
+        const uint8_t *h = c->rbuf + c->roff;
+        size_t n = ((size_t)h[0] << 24) | ((size_t)h[1] << 16) |
+                   ((size_t)h[2] << 8) | h[3];
+        if (n > c->max_frame) {
+            roci_conn_refuse(c, 0, ROC_ETOOBIG,
+                             "frame of %zu bytes exceeds the limit of %zu",
+                             n, c->max_frame);
+            c->roff = c->rlen = 0;
+            break;
+        }
+        if (n == 0) {
+            roci_conn_refuse(c, 0, ROC_EPROTO, "empty frame");
+            c->roff = c->rlen = 0;
+            break;
+        }
+        if (avail - 4 < n)
+            break;
+        c->roff += 4 + n;
+        handle_frame(c, h + 4, n);
+    }
+    if (c->roff && !parked) {
+        memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
+        c->rlen -= c->roff;
+        c->roff = 0;
+    }
+    pthread_mutex_lock(&c->mtx);
+    c->corked = false;
+    if (!c->sending && c->next.len && c->state != ROCI_ST_CLOSED)
+        swap_and_send_locked(c);
+    bool closed = c->state == ROCI_ST_CLOSED;
+    pthread_mutex_unlock(&c->mtx);
+    if (closed)
+        return P_CLOSED;
+    return parked ? P_PARKED : P_READ;
+}
+
+static void parse_and_continue(roci_conn *c)
+{
+    switch (parse_frames(c)) {
+    case P_READ:
+        start_read(c);
+        break;
+    case P_PARKED:
+        break;
+    default:
+        roci_conn_unref(c);
+        break;
+    }
+}
+
+static void rd_cb(void *arg)
+{
+    roci_conn *c = arg;
+    int rv = nng_aio_result(c->rd_aio);
+    if (rv != 0) {
+        const char *why = nng_strerror(rv);
+        if (rv == NNG_ETIMEDOUT && c->state == ROCI_ST_HELLO)
+            why = "no hello before the handshake deadline";
+        if (c->state == ROCI_ST_LINGER)
+            why = c->close_why;
+        roci_conn_close(c, c->state == ROCI_ST_LINGER ? ROC_EPROTO
+                                                      : roci_nng_err(rv),
+                        why);
+        roci_conn_unref(c);
+        return;
+    }
+    size_t n = nng_aio_count(c->rd_aio);
+    if (c->state == ROCI_ST_LINGER) {
+        c->lingered += n;
+        if (c->lingered > LINGER_MAX_BYTES ||
+            roci_now_ms() >= c->linger_deadline) {
+            roci_conn_close(c, ROC_EPROTO, c->close_why);
+            roci_conn_unref(c);
+            return;
+        }
+        c->rlen = c->roff = 0;
+        start_read(c);
+        return;
+    }
+    c->rlen += n;
+    parse_and_continue(c);
+}
+
+void roci_conn_set_paused(roci_conn *c, bool paused)
+{
+    bool resume = false;
+    pthread_mutex_lock(&c->mtx);
+    atomic_store(&c->paused, paused);
+    if (!paused && c->parked) {
+        c->parked = false;
+        resume = true;
+    }
+    pthread_mutex_unlock(&c->mtx);
+    if (resume)
+        parse_and_continue(c);
+}
+
+/* ------------------------------------------------------ envelopes */
+
+static int check_hello(roci_conn *c, roci_rd *r, uint32_t nelem)
+{
+    if (nelem != 3)
+        return roc_error_set(NULL, ROC_EPROTO, NULL);
+    uint32_t nm;
+    if (roci_rd_map(r, &nm))
+        return ROC_EPROTO;
+    bool have_v = false;
+    uint64_t vmin = 0, vmax = 0;
+    for (uint32_t i = 0; i < nm; i++) {
+        const char *k;
+        uint32_t kl;
+        if (roci_rd_str(r, &k, &kl))
+            return ROC_EPROTO;
+        if (kl == 1 && k[0] == 'v') {
+            uint32_t na;
+            if (roci_rd_array(r, &na) || na != 2 || roci_rd_u64(r, &vmin) ||
+                roci_rd_u64(r, &vmax))
+                return ROC_EPROTO;
+            have_v = true;
+        } else if (roci_rd_skip(r)) {
+            return ROC_EPROTO;
+        }
+    }
+    (void)c;
+    if (!have_v)
+        return ROC_EPROTO;
+    if (vmin > ROC_PROTOCOL_MAX || vmax < ROC_PROTOCOL_MIN || vmin > vmax)
+        return ROC_EINVAL; /* no common version */
+    return 0;
+}
+
+static int build_hello(roc_buf *b)
+{
+    msgpack_packer pk;
+    roci_frame_begin(&pk, b, 3, ROCI_HELLO);
+    msgpack_pack_map(&pk, 1);
+    roci_pack_str(&pk, "v", 1);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_uint8(&pk, ROC_PROTOCOL_MIN);
+    msgpack_pack_uint8(&pk, ROC_PROTOCOL_MAX);
+    return roci_frame_end(b);
+}
+
+static void send_pong(roci_conn *c, const uint8_t *tok, size_t tlen)
+{
+    roc_buf *b = roci_scratch();
+    if (!b)
+        return;
+    msgpack_packer pk;
+    roci_frame_begin(&pk, b, 3, ROCI_PONG);
+    if (roci_buf_reserve(b, tlen) != 0)
+        return;
+    memcpy(b->data + b->len, tok, tlen);
+    b->len += tlen;
+    if (roci_frame_end(b) == 0)
+        roci_conn_send(c, b->data, b->len, NULL);
+}
+
+static void dispatch_reply(roci_conn *c, uint64_t id, int rc, roci_rd *r)
+{
+    pthread_mutex_lock(&c->mtx);
+    roci_pending *p = take_locked(c, id);
+    pthread_mutex_unlock(&c->mtx);
+    if (p) /* else: a reply to a call we gave up on; dropped */
+        p->complete(p, rc, r, NULL);
+}
+
+static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
+{
+    roci_rd r;
+    roci_rd_init(&r, f, n, c->max_depth + 2);
+    uint32_t nelem;
+    uint64_t ver, kind, id = 0;
+    if (roci_rd_array(&r, &nelem) || nelem < 2 || roci_rd_u64(&r, &ver)) {
+        roci_conn_refuse(c, 0, ROC_EPROTO, "malformed envelope");
+        return ROC_EPROTO;
+    }
+    if (ver != 1) {
+        roci_conn_refuse(c, 0, ROC_EPROTO, "unsupported protocol version %llu",
+                         (unsigned long long)ver);
+        return ROC_EPROTO;
+    }
+    if (roci_rd_u64(&r, &kind)) {
+        roci_conn_refuse(c, 0, ROC_EPROTO, "malformed envelope kind");
+        return ROC_EPROTO;
+    }
+    if (c->state == ROCI_ST_HELLO) {
+        if (kind != ROCI_HELLO) {
+            roci_conn_refuse(c, 0, ROC_EPROTO,
+                             "expected hello as the first frame, got kind %llu",
+                             (unsigned long long)kind);
+            return ROC_EPROTO;
+        }
+        int rc = check_hello(c, &r, nelem);
+        if (rc == 0 && r.p != r.end)
+            rc = ROC_EPROTO;
+        if (rc) {
+            roci_conn_refuse(c, 0, ROC_EPROTO,
+                             rc == ROC_EINVAL
+                                 ? "no common protocol version (this side "
+                                   "speaks 1..1)"
+                                 : "malformed hello");
+            return ROC_EPROTO;
+        }
+        roc_buf *b = roci_scratch();
+        if (!b || build_hello(b) != 0) {
+            roci_conn_close(c, ROC_ENOMEM, "out of memory");
+            return ROC_ENOMEM;
+        }
+        pthread_mutex_lock(&c->mtx);
+        if (c->state == ROCI_ST_HELLO)
+            c->state = ROCI_ST_OPEN;
+        pthread_mutex_unlock(&c->mtx);
+        return roci_conn_send(c, b->data, b->len, NULL);
+    }
+    switch (kind) {
+    case ROCI_CALL:
+    case ROCI_ONEWAY: {
+        roci_incoming in;
+        memset(&in, 0, sizeof in);
+        in.deadline_ms = -1;
+        if (roci_rd_u64(&r, &id)) {
+            roci_conn_refuse(c, 0, ROC_EPROTO, "malformed call id");
+            return ROC_EPROTO;
+        }
+        if (nelem != 7) {
+            roci_conn_refuse(c, id, ROC_EPROTO,
+                             "call envelope must have 7 elements, not %u",
+                             nelem);
+            return ROC_EPROTO;
+        }
+        if (kind == ROCI_CALL && id == 0) {
+            roci_conn_refuse(c, 0, ROC_EPROTO, "call id 0 is reserved");
+            return ROC_EPROTO;
+        }
+        if (kind == ROCI_ONEWAY && id != 0) {
+            roci_conn_refuse(c, id, ROC_EPROTO, "oneway must carry id 0");
+            return ROC_EPROTO;
+        }
+        in.id = id;
+        if (roci_rd_str(&r, &in.object, &in.object_len) ||
+            roci_rd_str(&r, &in.method, &in.method_len)) {
+            roci_conn_refuse(c, id, ROC_EPROTO,
+                             "object and method must be strings");
+            return ROC_EPROTO;
+        }
+        in.args = r;
+        in.args.max_depth = c->max_depth;
+        uint32_t na;
+        roci_rd probe = r;
+        probe.max_depth = c->max_depth + 1;
+        if (roci_rd_array(&probe, &na)) {
+            roci_conn_refuse(c, id, ROC_EPROTO, "arguments must be an array");
+            return ROC_EPROTO;
+        }
+        probe = r;
+        probe.max_depth = c->max_depth + 1;
+        if (roci_rd_skip(&probe)) {
+            roci_conn_refuse(c, id, ROC_EPROTO, "malformed arguments: %s",
+                             roci_rd_why());
+            return ROC_EPROTO;
+        }
+        r = probe;
+        uint32_t nm;
+        if (roci_rd_map(&r, &nm)) {
+            roci_conn_refuse(c, id, ROC_EPROTO, "meta must be a map");
+            return ROC_EPROTO;
+        }
+        for (uint32_t i = 0; i < nm; i++) {
+            const char *k;
+            uint32_t kl;
+            if (roci_rd_str(&r, &k, &kl)) {
+                roci_conn_refuse(c, id, ROC_EPROTO, "meta keys must be strings");
+                return ROC_EPROTO;
+            }
+            uint64_t dl;
+            if (kl == 8 && memcmp(k, "deadline", 8) == 0) {
+                if (roci_rd_u64(&r, &dl)) {
+                    roci_conn_refuse(c, id, ROC_EPROTO,
+                                     "meta deadline must be an unsigned int");
+                    return ROC_EPROTO;
+                }
+                in.deadline_ms = dl > INT32_MAX ? INT32_MAX : (int64_t)dl;
+            } else if (roci_rd_skip(&r)) {
+                roci_conn_refuse(c, id, ROC_EPROTO, "malformed meta");
+                return ROC_EPROTO;
+            }
+        }
+        if (r.p != r.end) {
+            roci_conn_refuse(c, id, ROC_EPROTO, "trailing bytes in frame");
+            return ROC_EPROTO;
+        }
+        if (c->peer_bye)
+            return 0; /* after bye no new calls start */
+        if (c->ops && c->ops->on_call)
+            c->ops->on_call(c, &in);
+        else if (kind == ROCI_CALL)
+            roci_conn_send_error(c, id, ROC_ENOOBJ, "roc.NoSuchObject",
+                                 "this side exports no objects", NULL);
+        return 0;
+    }
+    case ROCI_RESULT:
+    case ROCI_ERROR: {
+        if (nelem != 4 || roci_rd_u64(&r, &id) || id == 0) {
+            roci_conn_refuse(c, 0, ROC_EPROTO, "malformed reply envelope");
+            return ROC_EPROTO;
+        }
+        roci_rd v = r;
+        v.max_depth = c->max_depth + 1;
+        if (kind == ROCI_ERROR) {
+            uint32_t ne;
+            roci_rd e = r;
+            if (roci_rd_array(&e, &ne) || ne != 4) {
+                roci_conn_refuse(c, id, ROC_EPROTO, "malformed error body");
+                return ROC_EPROTO;
+            }
+        }
+        roci_rd probe = v;
+        if (roci_rd_skip(&probe) || probe.p != probe.end) {
+            roci_conn_refuse(c, id, ROC_EPROTO, "malformed reply: %s",
+                             roci_rd_why());
+            return ROC_EPROTO;
+        }
+        dispatch_reply(c, id, kind == ROCI_RESULT ? 0 : ROCI_GOT_ERROR, &v);
+        return 0;
+    }
+    case ROCI_CANCEL:
+        if (nelem != 3 || roci_rd_u64(&r, &id) || r.p != r.end) {
+            roci_conn_refuse(c, 0, ROC_EPROTO, "malformed cancel");
+            return ROC_EPROTO;
+        }
+        if (c->ops && c->ops->on_cancel)
+            c->ops->on_cancel(c, id);
+        return 0;
+    case ROCI_PING:
+    case ROCI_PONG: {
+        const uint8_t *tok = r.p;
+        if (nelem != 3 || roci_rd_skip(&r) || r.p != r.end) {
+            roci_conn_refuse(c, 0, ROC_EPROTO, "malformed ping/pong");
+            return ROC_EPROTO;
+        }
+        if (kind == ROCI_PING)
+            send_pong(c, tok, (size_t)(r.p - tok));
+        return 0;
+    }
+    case ROCI_BYE: {
+        const char *why;
+        uint32_t wl;
+        if (nelem != 3 || roci_rd_str(&r, &why, &wl) || r.p != r.end) {
+            roci_conn_refuse(c, 0, ROC_EPROTO, "malformed bye");
+            return ROC_EPROTO;
+        }
+        pthread_mutex_lock(&c->mtx);
+        c->peer_bye = true;
+        snprintf(c->close_why, sizeof c->close_why, "peer said bye: %.*s",
+                 (int)(wl > 100 ? 100 : wl), why);
+        pthread_mutex_unlock(&c->mtx);
+        if (!c->is_server) {
+            /* nothing more will be answered here once the server goes */
+            return 0;
+        }
+        return 0;
+    }
+    case ROCI_AUTH:
+        roci_conn_refuse(c, 0, ROC_EPROTO, "auth frame that nobody asked for");
+        return ROC_EPROTO;
+    case ROCI_HELLO:
+        roci_conn_refuse(c, 0, ROC_EPROTO, "hello after the handshake");
+        return ROC_EPROTO;
+    default:
+        roci_conn_refuse(c, 0, ROC_EPROTO, "unknown envelope kind %llu",
+                         (unsigned long long)kind);
+        return ROC_EPROTO;
+    }
+}
+
+/* ------------------------------------------------------ setup */
+
+static void set_nodelay_dialer(nng_stream_dialer *d)
+{
+    nng_stream_dialer_set_bool(d, NNG_OPT_TCP_NODELAY, true);
+}
+
+int roci_conn_dial(const char *url, int timeout_ms, roci_conn **out,
+                   roc_error *err)
+{
+    nng_stream_dialer *d = NULL;
+    int rv = nng_stream_dialer_alloc(&d, url);
+    if (rv != 0)
+        return roci_set_nng_err(err, rv, "cannot dial", url);
+    set_nodelay_dialer(d);
+    nng_aio *aio = roci_thread_aio();
+    if (!aio) {
+        nng_stream_dialer_free(d);
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    nng_aio_set_timeout(aio, timeout_ms < 0 ? NNG_DURATION_INFINITE
+                                            : (nng_duration)timeout_ms);
+    nng_stream_dialer_dial(d, aio);
+    nng_aio_wait(aio);
+    if ((rv = nng_aio_result(aio)) != 0) {
+        nng_stream_dialer_free(d);
+        return roci_set_nng_err(err, rv, "cannot connect to", url);
+    }
+    nng_stream *s = nng_aio_get_output(aio, 0);
+    roci_conn *c = conn_new(s);
+    if (!c) {
+        nng_stream_free(s);
+        nng_stream_dialer_free(d);
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    c->dialer = d;
+    c->url = strdup(url);
+    c->state = ROCI_ST_OPEN;
+    /* hello exchange, synchronously on this thread */
+    roc_buf *b = roci_scratch();
+    int rc = b ? build_hello(b) : ROC_ENOMEM;
+    if (rc == 0)
+        rc = roci_conn_send(c, b->data, b->len, aio);
+    uint64_t end = roci_now_ms() + (uint64_t)(timeout_ms < 0 ? 10000 : timeout_ms);
+    bool got = false;
+    while (rc == 0 && !got) {
+        uint64_t now = roci_now_ms();
+        if (now >= end) {
+            rc = ROC_ETIMEDOUT;
+            break;
+        }
+        nng_iov iov = {c->rbuf + c->rlen, c->rcap - c->rlen};
+        nng_aio_set_iov(aio, 1, &iov);
+        nng_aio_set_timeout(aio, (nng_duration)(end - now));
+        nng_stream_recv(c->stream, aio);
+        nng_aio_wait(aio);
+        if ((rv = nng_aio_result(aio)) != 0) {
+            rc = roci_nng_err(rv);
+            break;
+        }
+        c->rlen += nng_aio_count(aio);
+        if (c->rlen >= 4) {
+            size_t n = ((size_t)c->rbuf[0] << 24) | ((size_t)c->rbuf[1] << 16) |
+                       ((size_t)c->rbuf[2] << 8) | c->rbuf[3];
+            if (n > c->rcap - 4 || n == 0) {
+                rc = ROC_EPROTO;
+                break;
+            }
+            if (c->rlen >= 4 + n) {
+                roci_rd r;
+                roci_rd_init(&r, c->rbuf + 4, n, 8);
+                uint32_t ne;
+                uint64_t ver, kind;
+                if (roci_rd_array(&r, &ne) || roci_rd_u64(&r, &ver) ||
+                    roci_rd_u64(&r, &kind) || ver != 1) {
+                    rc = ROC_EPROTO;
+                    break;
+                }
+                if (kind == ROCI_ERROR) {
+                    rc = ROC_EPROTO;
+                    break;
+                }
+                if (kind != ROCI_HELLO) {
+                    rc = ROC_EPROTO;
+                    break;
+                }
+                int hr = check_hello(c, &r, ne);
+                if (hr) {
+                    rc = ROC_EPROTO;
+                    break;
+                }
+                c->roff = 4 + n;
+                got = true;
+            }
+        }
+    }
+    if (rc != 0) {
+        const char *why = rc == ROC_ETIMEDOUT ? "no hello from the server in time"
+                          : rc == ROC_EPROTO ? "the server's hello is malformed or refuses protocol v1"
+                                             : roc_strerror(rc);
+        c->state = ROCI_ST_CLOSED;
+        nng_stream_close(c->stream);
+        roci_conn_destroy(c);
+        return roc_error_set(err, rc == ROC_ECLOSED ? ROC_ECONNREFUSED : rc,
+                             "handshake with %s failed: %s", url, why);
+    }
+    /* leftovers after the hello, then the read loop */
+    memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
+    c->rlen -= c->roff;
+    c->roff = 0;
+    roci_conn_ref(c); /* the read loop's */
+    parse_and_continue(c);
+    *out = c;
+    return 0;
+}
+
+int roci_conn_accept(nng_stream *s, const roci_conn_ops *ops, void *owner,
+                     size_t max_frame, unsigned max_depth,
+                     int hello_timeout_ms, roci_conn **out)
+{
+    roci_conn *c = conn_new(s);
+    if (!c)
+        return ROC_ENOMEM;
+    c->is_server = true;
+    c->ops = ops;
+    c->owner = owner;
+    c->max_frame = max_frame;
+    c->max_depth = max_depth;
+    c->state = ROCI_ST_HELLO;
+    c->hello_deadline = roci_now_ms() + (uint64_t)hello_timeout_ms;
+    *out = c;
+    return 0;
+}
+
+void roci_conn_start(roci_conn *c)
+{
+    roci_conn_ref(c);
+    start_read(c);
+}

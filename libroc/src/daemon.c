@@ -1,0 +1,1124 @@
+/* The daemon: a stream listener, the objects it hosts, dispatch of calls
+ * (inline on the I/O thread, or on the worker pool for handlers that may
+ * block), instance modes, the built-in roc.daemon object and shutdown. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "roci.h"
+
+#define OBJ_BUCKETS 64
+
+typedef struct dobj {
+    struct dobj *next;
+    char *id;
+    size_t id_len;
+    roc_servant sv;
+    pthread_mutex_t serial;
+    atomic_int refs;
+} dobj;
+
+typedef struct dsess {
+    struct dsess *next;
+    dobj *obj;
+    void *self;
+} dsess;
+
+/* Per-connection data of the daemon (roci_conn.owner_data). */
+typedef struct dconn {
+    roc_daemon *d;
+    roci_conn *conn;
+    struct dconn *next; /* daemon's list of open connections */
+    pthread_mutex_t mtx;
+    dsess *sessions;
+    roc_call *running;  /* worker calls, for cancel */
+    unsigned inflight;  /* worker calls queued or running */
+    roc_arena *inline_arena;
+    bool listed;
+} dconn;
+
+struct roc_call {
+    roc_call *next;     /* worker queue */
+    roc_call *run_next; /* dconn.running */
+    roc_daemon *d;
+    roci_conn *conn;
+    dconn *dc;
+    dobj *obj;
+    const roc_method *m;
+    uint64_t id;
+    bool oneway;
+    bool on_worker;
+    roc_arena *arena;
+    roc_value *args;
+    void *self;
+    uint64_t deadline; /* absolute ms, 0: none */
+    atomic_bool cancelled;
+    const char *object;
+    const char *method;
+    /* outcome when the handler fails */
+    int ecode;
+    int wire;
+    const char *etype;
+    const char *emsg;
+    roc_value *edata;
+};
+
+struct roc_daemon {
+    pthread_mutex_t mtx;
+    pthread_cond_t cv;
+    pthread_rwlock_t objs_lock;
+    dobj *objs[OBJ_BUCKETS];
+    size_t nobjs;
+    char *url;
+    nng_stream_listener *l;
+    nng_aio *acc_aio;
+    roc_daemon_opts opts;
+    dconn *conns;
+    unsigned nconns;
+    unsigned live;      /* dconns not yet freed */
+    atomic_uint active; /* calls running now */
+    /* worker pool */
+    pthread_t *workers;
+    unsigned nworkers;
+    roc_call *wq_head;
+    roc_call *wq_tail;
+    pthread_cond_t wq_cv;
+    bool stopping_workers;
+    bool started;
+    bool shutting_down;
+    bool shut;
+    uint64_t started_ms;
+    atomic_uint_fast64_t calls, errors, oneways, proto_errors, accepted;
+};
+
+static const roc_servant builtin_servant;
+
+static void cond_init_mono(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+static void timed_wait(pthread_cond_t *cv, pthread_mutex_t *m, uint64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(cv, m, &ts);
+}
+
+void roc_daemon_opts_init(roc_daemon_opts *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    o->max_frame = ROC_DEFAULT_MAX_FRAME;
+    o->max_depth = ROC_DEFAULT_MAX_DEPTH;
+    o->max_conns = 1024;
+    o->max_inflight = 256;
+    o->workers = 4;
+    o->hello_timeout_ms = 5000;
+}
+
+/* ------------------------------------------------------------ objects */
+
+static size_t hash(const char *s, size_t n)
+{
+    size_t h = 5381;
+    for (size_t i = 0; i < n; i++)
+        h = h * 33 + (unsigned char)s[i];
+    return h % OBJ_BUCKETS;
+}
+
+static dobj *obj_find(roc_daemon *d, const char *id, size_t n)
+{
+    pthread_rwlock_rdlock(&d->objs_lock);
+    dobj *o = d->objs[hash(id, n)];
+    for (; o; o = o->next)
+        if (o->id_len == n && memcmp(o->id, id, n) == 0)
+            break;
+    if (o)
+        atomic_fetch_add(&o->refs, 1);
+    pthread_rwlock_unlock(&d->objs_lock);
+    return o;
+}
+
+static void obj_unref(dobj *o)
+{
+    if (atomic_fetch_sub(&o->refs, 1) == 1) {
+        pthread_mutex_destroy(&o->serial);
+        free(o->id);
+        free(o);
+    }
+}
+
+static int format_uri(roc_daemon *d, const char *id, char **out)
+{
+    size_t n = strlen(id) + strlen(d->url) + 6;
+    char *s = malloc(n);
+    if (!s)
+        return ROC_ENOMEM;
+    snprintf(s, n, "ROC:%s@%s", id, d->url);
+    *out = s;
+    return 0;
+}
+
+static int do_register(roc_daemon *d, const char *object_id,
+                       const roc_servant *sv, char **uri_out, bool builtin)
+{
+    if (!d || !object_id || !sv || (!sv->methods && sv->n_methods))
+        return ROC_EINVAL;
+    if (!roc_id_valid(object_id))
+        return ROC_EINVAL;
+    if (!builtin && strcmp(object_id, "roc.daemon") == 0)
+        return ROC_EEXIST;
+    if (sv->mode != ROC_INSTANCE_SINGLE && !sv->create)
+        return ROC_EINVAL;
+    for (size_t i = 0; i < sv->n_methods; i++)
+        if (!sv->methods[i].name || !sv->methods[i].fn)
+            return ROC_EINVAL;
+    dobj *o = calloc(1, sizeof *o);
+    if (!o || !(o->id = strdup(object_id))) {
+        free(o);
+        return ROC_ENOMEM;
+    }
+    o->id_len = strlen(object_id);
+    o->sv = *sv;
+    pthread_mutex_init(&o->serial, NULL);
+    atomic_init(&o->refs, 1);
+    pthread_rwlock_wrlock(&d->objs_lock);
+    size_t h = hash(o->id, o->id_len);
+    for (dobj *e = d->objs[h]; e; e = e->next) {
+        if (e->id_len == o->id_len && memcmp(e->id, o->id, o->id_len) == 0) {
+            pthread_rwlock_unlock(&d->objs_lock);
+            free(o->id);
+            free(o);
+            return ROC_EEXIST;
+        }
+    }
+    o->next = d->objs[h];
+    d->objs[h] = o;
+    d->nobjs++;
+    pthread_rwlock_unlock(&d->objs_lock);
+    if (uri_out)
+        return format_uri(d, object_id, uri_out);
+    return 0;
+}
+
+int roc_daemon_register(roc_daemon *d, const char *object_id,
+                        const roc_servant *servant, char **uri_out)
+{
+    return do_register(d, object_id, servant, uri_out, false);
+}
+
+int roc_daemon_unregister(roc_daemon *d, const char *object_id)
+{
+    if (!d || !object_id || strcmp(object_id, "roc.daemon") == 0)
+        return ROC_EINVAL;
+    size_t n = strlen(object_id);
+    pthread_rwlock_wrlock(&d->objs_lock);
+    dobj **pp = &d->objs[hash(object_id, n)];
+    for (; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id_len == n && memcmp((*pp)->id, object_id, n) == 0) {
+            dobj *o = *pp;
+            *pp = o->next;
+            d->nobjs--;
+            pthread_rwlock_unlock(&d->objs_lock);
+            obj_unref(o);
+            return 0;
+        }
+    }
+    pthread_rwlock_unlock(&d->objs_lock);
+    return ROC_ENOTFOUND;
+}
+
+/* ------------------------------------------------------------ calls */
+
+roc_arena *roc_call_arena(roc_call *c)
+{
+    return c->arena;
+}
+
+void *roc_call_self(roc_call *c)
+{
+    return c->self;
+}
+
+const char *roc_call_object(roc_call *c)
+{
+    return c->object;
+}
+
+const char *roc_call_method(roc_call *c)
+{
+    return c->method;
+}
+
+const char *roc_call_peer(roc_call *c)
+{
+    return c->conn->peer;
+}
+
+int roc_call_remaining_ms(roc_call *c)
+{
+    if (!c->deadline)
+        return -1;
+    uint64_t now = roci_now_ms();
+    return now >= c->deadline ? 0 : (int)(c->deadline - now);
+}
+
+bool roc_call_cancelled(roc_call *c)
+{
+    return atomic_load(&c->cancelled);
+}
+
+static const char *vfmt(roc_arena *a, const char *fmt, va_list ap)
+{
+    char buf[1024];
+    vsnprintf(buf, sizeof buf, fmt ? fmt : "", ap);
+    const char *s = roc_arena_strdup(a, buf);
+    return s ? s : "out of memory";
+}
+
+int roc_call_raise(roc_call *c, const char *type, const roc_value *data,
+                   const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    c->emsg = vfmt(c->arena, fmt, ap);
+    va_end(ap);
+    c->ecode = ROC_EREMOTE;
+    c->wire = ROC_WIRE_APPLICATION;
+    c->etype = roc_arena_strdup(c->arena, type ? type : "roc.Exception");
+    c->edata = data ? roc_value_copy(c->arena, data) : NULL;
+    return ROC_EREMOTE;
+}
+
+int roc_call_error(roc_call *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    c->emsg = vfmt(c->arena, fmt, ap);
+    va_end(ap);
+    c->ecode = code;
+    c->wire = roc_error_to_wire(code);
+    c->etype = roc_error_wire_type(c->wire);
+    c->edata = NULL;
+    return code;
+}
+
+static void reply_error(roc_call *c, int wire, const char *type,
+                        const char *msg, const roc_value *data)
+{
+    atomic_fetch_add(&c->d->errors, 1);
+    if (c->oneway)
+        return;
+    atomic_fetch_add(&c->d->calls, 1);
+    roci_conn_send_error(c->conn, c->id, wire, type, msg, data);
+}
+
+static void reply_result(roc_call *c, const roc_value *result)
+{
+    if (c->oneway) {
+        atomic_fetch_add(&c->d->oneways, 1);
+        return;
+    }
+    atomic_fetch_add(&c->d->calls, 1);
+    roc_buf *b = roci_scratch();
+    if (!b)
+        return;
+    msgpack_packer pk;
+    roci_frame_begin(&pk, b, 4, ROCI_RESULT);
+    msgpack_pack_uint64(&pk, c->id);
+    int rc = roci_pack_value(&pk, result, 0);
+    if (rc == 0)
+        rc = roci_frame_end(b);
+    if (rc == 0 && b->len - 4 > c->conn->max_frame)
+        rc = ROC_ETOOBIG;
+    if (rc != 0) {
+        atomic_fetch_sub(&c->d->calls, 1);
+        char msg[160];
+        snprintf(msg, sizeof msg, "the result of %s.%s cannot be sent: %s",
+                 c->object, c->method,
+                 rc == ROC_ETOOBIG ? "larger than the frame limit"
+                                   : "it cannot be encoded");
+        reply_error(c, rc == ROC_ETOOBIG ? ROC_ETOOBIG : ROC_EINTERNAL,
+                    rc == ROC_ETOOBIG ? "roc.MessageTooLarge" : "roc.Internal",
+                    msg, NULL);
+        return;
+    }
+    roci_conn_send(c->conn, b->data, b->len, NULL);
+}
+
+/* Finds or makes the instance for this call. */
+static int get_self(roc_call *c)
+{
+    const roc_servant *sv = &c->obj->sv;
+    if (sv->mode == ROC_INSTANCE_SINGLE) {
+        c->self = sv->self;
+        return 0;
+    }
+    if (sv->mode == ROC_INSTANCE_PERCALL) {
+        c->self = sv->create(sv->factory_arg);
+        return c->self ? 0 : ROC_EINTERNAL;
+    }
+    dconn *dc = c->dc;
+    pthread_mutex_lock(&dc->mtx);
+    for (dsess *s = dc->sessions; s; s = s->next) {
+        if (s->obj == c->obj) {
+            c->self = s->self;
+            pthread_mutex_unlock(&dc->mtx);
+            return 0;
+        }
+    }
+    dsess *s = calloc(1, sizeof *s);
+    if (s)
+        s->self = sv->create(sv->factory_arg);
+    if (!s || !s->self) {
+        pthread_mutex_unlock(&dc->mtx);
+        free(s);
+        return ROC_EINTERNAL;
+    }
+    s->obj = c->obj;
+    atomic_fetch_add(&c->obj->refs, 1);
+    s->next = dc->sessions;
+    dc->sessions = s;
+    c->self = s->self;
+    pthread_mutex_unlock(&dc->mtx);
+    return 0;
+}
+
+/* Runs the handler and sends the outcome. */
+static void run_call(roc_call *c)
+{
+    atomic_fetch_add(&c->d->active, 1);
+    bool serial = c->obj->sv.flags & ROC_SERVANT_SERIALIZED;
+    if (c->deadline && roci_now_ms() > c->deadline) {
+        reply_error(c, ROC_ETIMEDOUT, "roc.Timeout",
+                    "the caller's deadline passed before the call could run",
+                    NULL);
+        goto out;
+    }
+    if (get_self(c) != 0) {
+        reply_error(c, ROC_EINTERNAL, "roc.Internal",
+                    "the servant could not be created", NULL);
+        goto out;
+    }
+    if (serial)
+        pthread_mutex_lock(&c->obj->serial);
+    roc_value *result = NULL;
+    int rc = c->m->fn(c, c->args, &result);
+    if (serial)
+        pthread_mutex_unlock(&c->obj->serial);
+    if (c->obj->sv.mode == ROC_INSTANCE_PERCALL && c->obj->sv.destroy)
+        c->obj->sv.destroy(c->self);
+    if (rc == 0) {
+        reply_result(c, result);
+    } else if (c->etype) {
+        reply_error(c, c->wire, c->etype, c->emsg, c->edata);
+    } else {
+        int w = roc_error_to_wire(rc);
+        char msg[200];
+        snprintf(msg, sizeof msg, "%s.%s failed: %s", c->object, c->method,
+                 roc_strerror(rc));
+        reply_error(c, w, roc_error_wire_type(w), msg, NULL);
+    }
+out:
+    atomic_fetch_sub(&c->d->active, 1);
+}
+
+/* ------------------------------------------------------------ workers */
+
+static void *worker_main(void *arg)
+{
+    roc_daemon *d = arg;
+    pthread_mutex_lock(&d->mtx);
+    for (;;) {
+        while (!d->wq_head && !d->stopping_workers)
+            pthread_cond_wait(&d->wq_cv, &d->mtx);
+        roc_call *c = d->wq_head;
+        if (!c)
+            break;
+        d->wq_head = c->next;
+        if (!d->wq_head)
+            d->wq_tail = NULL;
+        pthread_mutex_unlock(&d->mtx);
+
+        run_call(c);
+
+        dconn *dc = c->dc;
+        roci_conn *conn = c->conn;
+        bool resume = false;
+        pthread_mutex_lock(&dc->mtx);
+        for (roc_call **pp = &dc->running; *pp; pp = &(*pp)->run_next)
+            if (*pp == c) {
+                *pp = c->run_next;
+                break;
+            }
+        dc->inflight--;
+        resume = atomic_load(&conn->paused) &&
+                 dc->inflight < d->opts.max_inflight;
+        pthread_mutex_unlock(&dc->mtx);
+        obj_unref(c->obj);
+        roc_arena_free(c->arena);
+        free(c);
+        if (resume)
+            roci_conn_set_paused(conn, false);
+        roci_conn_unref(conn);
+        pthread_mutex_lock(&d->mtx);
+    }
+    pthread_mutex_unlock(&d->mtx);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static const roc_method *find_method(const roc_servant *sv, const char *name,
+                                     size_t n)
+{
+    for (size_t i = 0; i < sv->n_methods; i++) {
+        const char *m = sv->methods[i].name;
+        if (strncmp(m, name, n) == 0 && m[n] == 0)
+            return &sv->methods[i];
+    }
+    return NULL;
+}
+
+static void early_error(roci_conn *conn, roci_incoming *in, int code,
+                        const char *fmt, ...) ROC_PRINTF(4, 5);
+static void early_error(roci_conn *conn, roci_incoming *in, int code,
+                        const char *fmt, ...)
+{
+    roc_daemon *d = conn->owner;
+    atomic_fetch_add(&d->errors, 1);
+    if (!in->id)
+        return;
+    atomic_fetch_add(&d->calls, 1);
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    roci_conn_send_error(conn, in->id, code, roc_error_wire_type(code), msg,
+                         NULL);
+}
+
+static void on_call(roci_conn *conn, roci_incoming *in)
+{
+    roc_daemon *d = conn->owner;
+    dconn *dc = conn->owner_data;
+    int ol = in->object_len > 200 ? 200 : (int)in->object_len;
+    int ml = in->method_len > 200 ? 200 : (int)in->method_len;
+    if (d->shutting_down) {
+        early_error(conn, in, ROC_EINTERNAL, "the daemon is shutting down");
+        return;
+    }
+    dobj *o = obj_find(d, in->object, in->object_len);
+    if (!o) {
+        early_error(conn, in, ROC_ENOOBJ, "no object '%.*s' on this daemon",
+                    ol, in->object);
+        return;
+    }
+    const roc_method *m = find_method(&o->sv, in->method, in->method_len);
+    if (!m) {
+        early_error(conn, in, ROC_ENOMETHOD, "object '%.*s' has no method '%.*s'",
+                    ol, in->object, ml, in->method);
+        obj_unref(o);
+        return;
+    }
+    uint32_t nargs;
+    roci_rd probe = in->args;
+    roci_rd_array(&probe, &nargs); /* validated by the connection */
+    if (m->nargs >= 0 && (uint32_t)m->nargs != nargs) {
+        early_error(conn, in, ROC_EBADARGS,
+                    "%.*s.%s takes %d argument%s, got %u", ol, in->object,
+                    m->name, m->nargs, m->nargs == 1 ? "" : "s", nargs);
+        obj_unref(o);
+        return;
+    }
+    bool blocking = (m->flags & ROC_METHOD_BLOCKING) ||
+                    (o->sv.flags & (ROC_SERVANT_BLOCKING | ROC_SERVANT_SERIALIZED));
+    roc_call stack_call;
+    roc_call *c;
+    roc_arena *a;
+    if (blocking) {
+        c = calloc(1, sizeof *c);
+        if (!c || roc_arena_new(&a) != 0) {
+            free(c);
+            early_error(conn, in, ROC_EINTERNAL, "out of memory");
+            obj_unref(o);
+            return;
+        }
+    } else {
+        c = &stack_call;
+        memset(c, 0, sizeof *c);
+        a = dc->inline_arena;
+    }
+    c->d = d;
+    c->conn = conn;
+    c->dc = dc;
+    c->obj = o;
+    c->m = m;
+    c->id = in->id;
+    c->oneway = in->id == 0;
+    c->arena = a;
+    c->object = o->id;
+    c->method = m->name;
+    atomic_init(&c->cancelled, false);
+    if (in->deadline_ms >= 0)
+        c->deadline = roci_now_ms() + (uint64_t)in->deadline_ms;
+    c->args = roc_arena_alloc(a, sizeof *c->args);
+    int rc = c->args ? roci_rd_value(&in->args, a, c->args) : ROC_ENOMEM;
+    if (rc != 0) {
+        early_error(conn, in, rc == ROC_ENOMEM ? ROC_EINTERNAL : ROC_EBADARGS,
+                    "arguments of %s could not be decoded: %s", m->name,
+                    rc == ROC_ENOMEM ? "out of memory" : roci_rd_why());
+        obj_unref(o);
+        if (blocking) {
+            roc_arena_free(a);
+            free(c);
+        } else {
+            roc_arena_reset(a);
+        }
+        return;
+    }
+    if (!blocking) {
+        run_call(c);
+        obj_unref(o);
+        roc_arena_reset(a);
+        return;
+    }
+    c->on_worker = true;
+    roci_conn_ref(conn);
+    pthread_mutex_lock(&dc->mtx);
+    c->run_next = dc->running;
+    dc->running = c;
+    if (++dc->inflight >= d->opts.max_inflight)
+        atomic_store(&conn->paused, true); /* read parks after this frame */
+    pthread_mutex_unlock(&dc->mtx);
+    pthread_mutex_lock(&d->mtx);
+    if (d->wq_tail)
+        d->wq_tail->next = c;
+    else
+        d->wq_head = c;
+    d->wq_tail = c;
+    pthread_cond_signal(&d->wq_cv);
+    pthread_mutex_unlock(&d->mtx);
+}
+
+static void on_cancel(roci_conn *conn, uint64_t id)
+{
+    dconn *dc = conn->owner_data;
+    pthread_mutex_lock(&dc->mtx);
+    for (roc_call *c = dc->running; c; c = c->run_next)
+        if (c->id == id)
+            atomic_store(&c->cancelled, true);
+    pthread_mutex_unlock(&dc->mtx);
+}
+
+static void on_close(roci_conn *conn)
+{
+    dconn *dc = conn->owner_data;
+    roc_daemon *d = dc->d;
+    pthread_mutex_lock(&dc->mtx);
+    for (roc_call *c = dc->running; c; c = c->run_next)
+        atomic_store(&c->cancelled, true);
+    pthread_mutex_unlock(&dc->mtx);
+    if (conn->close_code == ROC_EPROTO || conn->close_code == ROC_ETOOBIG)
+        atomic_fetch_add(&d->proto_errors, 1);
+    pthread_mutex_lock(&d->mtx);
+    if (dc->listed) {
+        for (dconn **pp = &d->conns; *pp; pp = &(*pp)->next)
+            if (*pp == dc) {
+                *pp = dc->next;
+                break;
+            }
+        dc->listed = false;
+        d->nconns--;
+        pthread_mutex_unlock(&d->mtx);
+        roci_conn_unref(conn); /* the daemon list's reference */
+        return;
+    }
+    pthread_mutex_unlock(&d->mtx);
+}
+
+static void on_free(roci_conn *conn)
+{
+    dconn *dc = conn->owner_data;
+    if (!dc)
+        return;
+    roc_daemon *d = dc->d;
+    while (dc->sessions) {
+        dsess *s = dc->sessions;
+        dc->sessions = s->next;
+        if (s->obj->sv.destroy)
+            s->obj->sv.destroy(s->self);
+        obj_unref(s->obj);
+        free(s);
+    }
+    roc_arena_free(dc->inline_arena);
+    pthread_mutex_destroy(&dc->mtx);
+    free(dc);
+    conn->owner_data = NULL;
+    pthread_mutex_lock(&d->mtx);
+    d->live--;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mtx);
+}
+
+static const roci_conn_ops daemon_conn_ops = {
+    .on_call = on_call,
+    .on_cancel = on_cancel,
+    .on_close = on_close,
+    .on_free = on_free,
+};
+
+/* ------------------------------------------------------------ accept */
+
+static void acc_cb(void *arg)
+{
+    roc_daemon *d = arg;
+    int rv = nng_aio_result(d->acc_aio);
+    if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+        return;
+    if (rv == 0) {
+        nng_stream *s = nng_aio_get_output(d->acc_aio, 0);
+        pthread_mutex_lock(&d->mtx);
+        bool refuse = d->shutting_down || d->nconns >= d->opts.max_conns;
+        pthread_mutex_unlock(&d->mtx);
+        dconn *dc = refuse ? NULL : calloc(1, sizeof *dc);
+        roci_conn *c = NULL;
+        if (dc && roc_arena_new(&dc->inline_arena) == 0 &&
+            roci_conn_accept(s, &daemon_conn_ops, d, d->opts.max_frame,
+                             d->opts.max_depth, d->opts.hello_timeout_ms,
+                             &c) == 0) {
+            pthread_mutex_init(&dc->mtx, NULL);
+            dc->d = d;
+            dc->conn = c;
+            c->owner_data = dc;
+            roci_conn_ref(c); /* the daemon list's */
+            pthread_mutex_lock(&d->mtx);
+            dc->next = d->conns;
+            d->conns = dc;
+            dc->listed = true;
+            d->nconns++;
+            d->live++;
+            pthread_mutex_unlock(&d->mtx);
+            atomic_fetch_add(&d->accepted, 1);
+            roci_conn_start(c);
+            roci_conn_unref(c); /* creation reference */
+        } else {
+            if (dc) {
+                roc_arena_free(dc->inline_arena);
+                free(dc);
+            }
+            nng_stream_free(s);
+        }
+    } else {
+        /* e.g. out of file descriptors: back off a little */
+        usleep(10000);
+    }
+    pthread_mutex_lock(&d->mtx);
+    bool go = !d->shutting_down;
+    pthread_mutex_unlock(&d->mtx);
+    if (go)
+        nng_stream_listener_accept(d->l, d->acc_aio);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+/* Rewrites the port of url (tcp/ws/tls) to the one actually bound. */
+static char *bound_url(const char *url, int port)
+{
+    const char *hs = strstr(url, "://");
+    if (!hs || port <= 0)
+        return strdup(url);
+    hs += 3;
+    const char *path = strchr(hs, '/');
+    const char *hend = path ? path : hs + strlen(hs);
+    const char *colon = NULL;
+    for (const char *p = hs; p < hend; p++)
+        if (*p == ':')
+            colon = p;
+    if (colon && hs[0] == '[' && memchr(colon, ']', (size_t)(hend - colon)))
+        colon = NULL;
+    if (!colon)
+        return strdup(url);
+    size_t n = (size_t)(colon - url) + 16 + strlen(hend);
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%.*s:%d%s", (int)(colon - url), url, port, hend);
+    return s;
+}
+
+int roc_daemon_open(roc_daemon **out, const char *url,
+                    const roc_daemon_opts *opts, roc_error *err)
+{
+    if (!out || !url)
+        return roc_error_set(err, ROC_EINVAL, "roc_daemon_open: no url");
+    int rc = roc_url_check(url, err);
+    if (rc)
+        return rc;
+    roc_daemon *d = calloc(1, sizeof *d);
+    if (!d)
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    roc_daemon_opts_init(&d->opts);
+    if (opts) {
+        d->opts = *opts;
+        roc_daemon_opts defs;
+        roc_daemon_opts_init(&defs);
+        if (!d->opts.max_frame)
+            d->opts.max_frame = defs.max_frame;
+        if (!d->opts.max_depth)
+            d->opts.max_depth = defs.max_depth;
+        if (!d->opts.max_conns)
+            d->opts.max_conns = defs.max_conns;
+        if (!d->opts.max_inflight)
+            d->opts.max_inflight = defs.max_inflight;
+        if (!d->opts.workers)
+            d->opts.workers = defs.workers;
+        if (d->opts.hello_timeout_ms <= 0)
+            d->opts.hello_timeout_ms = defs.hello_timeout_ms;
+    }
+    pthread_mutex_init(&d->mtx, NULL);
+    cond_init_mono(&d->cv);
+    cond_init_mono(&d->wq_cv);
+    pthread_rwlock_init(&d->objs_lock, NULL);
+    int rv = nng_stream_listener_alloc(&d->l, url);
+    if (rv == 0) {
+        nng_stream_listener_set_bool(d->l, NNG_OPT_TCP_NODELAY, true);
+        rv = nng_stream_listener_listen(d->l);
+    }
+    if (rv != 0) {
+        rc = roci_set_nng_err(err, rv, "cannot listen on", url);
+        if (d->l)
+            nng_stream_listener_free(d->l);
+        free(d);
+        return rc;
+    }
+    int port = 0;
+    if (nng_stream_listener_get_int(d->l, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
+        port = 0;
+    d->url = bound_url(url, port);
+    if (!d->url || nng_aio_alloc(&d->acc_aio, acc_cb, d) != 0) {
+        nng_stream_listener_free(d->l);
+        free(d->url);
+        free(d);
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    d->started_ms = roci_now_ms();
+    do_register(d, "roc.daemon", &builtin_servant, NULL, true);
+    /* the built-in object's self is the daemon */
+    dobj *b = obj_find(d, "roc.daemon", 10);
+    b->sv.self = d;
+    obj_unref(b);
+    *out = d;
+    return 0;
+}
+
+const char *roc_daemon_url(const roc_daemon *d)
+{
+    return d ? d->url : NULL;
+}
+
+int roc_daemon_start(roc_daemon *d)
+{
+    if (!d)
+        return ROC_EINVAL;
+    pthread_mutex_lock(&d->mtx);
+    if (d->started || d->shutting_down) {
+        bool st = d->started;
+        pthread_mutex_unlock(&d->mtx);
+        return st ? 0 : ROC_ESTATE;
+    }
+    d->started = true;
+    d->workers = calloc(d->opts.workers, sizeof *d->workers);
+    for (unsigned i = 0; d->workers && i < d->opts.workers; i++)
+        if (pthread_create(&d->workers[i], NULL, worker_main, d) == 0)
+            d->nworkers++;
+    pthread_mutex_unlock(&d->mtx);
+    if (d->nworkers == 0)
+        return ROC_ENOMEM;
+    nng_stream_listener_accept(d->l, d->acc_aio);
+    return 0;
+}
+
+int roc_daemon_serve(roc_daemon *d)
+{
+    int rc = roc_daemon_start(d);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&d->mtx);
+    while (!d->shut)
+        pthread_cond_wait(&d->cv, &d->mtx);
+    pthread_mutex_unlock(&d->mtx);
+    return 0;
+}
+
+static void send_bye(roci_conn *c)
+{
+    roc_buf *b = roci_scratch();
+    if (!b)
+        return;
+    msgpack_packer pk;
+    roci_frame_begin(&pk, b, 3, ROCI_BYE);
+    roci_pack_str(&pk, "shutdown", 8);
+    if (roci_frame_end(b) == 0)
+        roci_conn_send(c, b->data, b->len, NULL);
+}
+
+void roc_daemon_shutdown(roc_daemon *d)
+{
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->mtx);
+    if (d->shutting_down) {
+        while (!d->shut)
+            pthread_cond_wait(&d->cv, &d->mtx);
+        pthread_mutex_unlock(&d->mtx);
+        return;
+    }
+    d->shutting_down = true;
+    pthread_mutex_unlock(&d->mtx);
+    nng_stream_listener_close(d->l);
+    nng_aio_stop(d->acc_aio);
+    /* tell every client, then let calls in progress finish (bounded) */
+    pthread_mutex_lock(&d->mtx);
+    for (dconn *dc = d->conns; dc; dc = dc->next)
+        send_bye(dc->conn);
+    pthread_mutex_unlock(&d->mtx);
+    uint64_t end = roci_now_ms() + 10000;
+    pthread_mutex_lock(&d->mtx);
+    while ((d->wq_head || atomic_load(&d->active)) && roci_now_ms() < end) {
+        pthread_mutex_unlock(&d->mtx);
+        usleep(1000);
+        pthread_mutex_lock(&d->mtx);
+    }
+    /* close every connection */
+    while (d->conns) {
+        roci_conn *c = d->conns->conn;
+        roci_conn_ref(c);
+        pthread_mutex_unlock(&d->mtx);
+        roci_conn_close(c, ROC_ECLOSED, "daemon shut down");
+        roci_conn_unref(c);
+        pthread_mutex_lock(&d->mtx);
+    }
+    d->stopping_workers = true;
+    pthread_cond_broadcast(&d->wq_cv);
+    pthread_mutex_unlock(&d->mtx);
+    for (unsigned i = 0; i < d->nworkers; i++)
+        pthread_join(d->workers[i], NULL);
+    pthread_mutex_lock(&d->mtx);
+    d->shut = true;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mtx);
+}
+
+void roc_daemon_close(roc_daemon *d)
+{
+    if (!d)
+        return;
+    roc_daemon_shutdown(d);
+    /* wait until the reaper freed every connection (they point at us) */
+    pthread_mutex_lock(&d->mtx);
+    uint64_t end = roci_now_ms() + 10000;
+    while (d->live && roci_now_ms() < end)
+        timed_wait(&d->cv, &d->mtx, 20);
+    bool leak = d->live != 0;
+    pthread_mutex_unlock(&d->mtx);
+    if (leak)
+        return; /* something still holds a connection: never free under it */
+    nng_aio_free(d->acc_aio);
+    nng_stream_listener_free(d->l);
+    for (size_t i = 0; i < OBJ_BUCKETS; i++) {
+        while (d->objs[i]) {
+            dobj *o = d->objs[i];
+            d->objs[i] = o->next;
+            obj_unref(o);
+        }
+    }
+    free(d->workers);
+    free(d->url);
+    pthread_rwlock_destroy(&d->objs_lock);
+    pthread_cond_destroy(&d->wq_cv);
+    pthread_cond_destroy(&d->cv);
+    pthread_mutex_destroy(&d->mtx);
+    free(d);
+}
+
+void roc_daemon_get_stats(roc_daemon *d, roc_daemon_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    if (!d)
+        return;
+    st->calls = atomic_load(&d->calls);
+    st->errors = atomic_load(&d->errors);
+    st->oneways = atomic_load(&d->oneways);
+    st->protocol_errors = atomic_load(&d->proto_errors);
+    st->accepted = atomic_load(&d->accepted);
+    pthread_mutex_lock(&d->mtx);
+    st->connections = d->nconns;
+    pthread_mutex_unlock(&d->mtx);
+    st->uptime_s = (double)(roci_now_ms() - d->started_ms) / 1000.0;
+}
+
+/* ------------------------------------------------------------ roc.daemon */
+
+static int bi_ping(roc_call *c, const roc_value *args, roc_value **res)
+{
+    (void)args;
+    *res = roc_value_str(roc_call_arena(c), "pong");
+    return *res ? 0 : ROC_ENOMEM;
+}
+
+static int bi_objects(roc_call *c, const roc_value *args, roc_value **res)
+{
+    (void)args;
+    roc_daemon *d = roc_call_self(c);
+    roc_arena *a = roc_call_arena(c);
+    pthread_rwlock_rdlock(&d->objs_lock);
+    roc_value *arr = roc_value_array(a, d->nobjs);
+    size_t k = 0;
+    for (size_t i = 0; arr && i < OBJ_BUCKETS; i++)
+        for (dobj *o = d->objs[i]; o && k < d->nobjs; o = o->next) {
+            roc_value *s = roc_value_str(a, o->id);
+            if (s)
+                arr->u.array.items[k++] = *s;
+        }
+    pthread_rwlock_unlock(&d->objs_lock);
+    if (!arr)
+        return ROC_ENOMEM;
+    arr->u.array.len = k;
+    *res = arr;
+    return 0;
+}
+
+static roc_value *kv(roc_value *map, size_t i, roc_arena *a, const char *k,
+                     roc_value *v)
+{
+    roc_value *key = roc_value_str(a, k);
+    if (!key || !v)
+        return NULL;
+    map->u.map.entries[i].key = *key;
+    map->u.map.entries[i].val = *v;
+    return map;
+}
+
+static int bi_describe(roc_call *c, const roc_value *args, roc_value **res)
+{
+    roc_daemon *d = roc_call_self(c);
+    roc_arena *a = roc_call_arena(c);
+    const char *id;
+    size_t len;
+    if (roc_value_get_str(roc_value_at(args, 0), &id, &len) != 0)
+        return roc_call_error(c, ROC_EBADARGS,
+                              "describe(object_id): object_id must be a string");
+    dobj *o = obj_find(d, id, len);
+    if (!o)
+        return roc_call_error(c, ROC_ENOOBJ, "no object '%s' on this daemon",
+                              id);
+    const roc_servant *sv = &o->sv;
+    roc_value *ms = roc_value_array(a, sv->n_methods);
+    for (size_t i = 0; ms && i < sv->n_methods; i++) {
+        const roc_method *m = &sv->methods[i];
+        roc_value *mm = roc_value_map(a, 5);
+        roc_value *fl = roc_value_array(a, 0);
+        if (!mm || !fl) {
+            ms = NULL;
+            break;
+        }
+        size_t nf = 0;
+        const char *flags[3];
+        if (m->flags & ROC_METHOD_ONEWAY)
+            flags[nf++] = "oneway";
+        if (m->flags & ROC_METHOD_IDEMPOTENT)
+            flags[nf++] = "idempotent";
+        if (m->flags & ROC_METHOD_BLOCKING)
+            flags[nf++] = "blocking";
+        fl = roc_value_array(a, nf);
+        for (size_t k = 0; fl && k < nf; k++)
+            fl->u.array.items[k] = *roc_value_str(a, flags[k]);
+        if (!kv(mm, 0, a, "name", roc_value_str(a, m->name)) ||
+            !kv(mm, 1, a, "params",
+                m->params ? roc_value_str(a, m->params) : roc_value_nil(a)) ||
+            !kv(mm, 2, a, "result",
+                m->result ? roc_value_str(a, m->result) : roc_value_nil(a)) ||
+            !kv(mm, 3, a, "nargs", roc_value_int(a, m->nargs)) ||
+            !kv(mm, 4, a, "flags", fl)) {
+            ms = NULL;
+            break;
+        }
+        ms->u.array.items[i] = *mm;
+    }
+    static const char *modes[] = {"single", "session", "percall"};
+    roc_value *r = roc_value_map(a, 6);
+    int rc = 0;
+    if (!ms || !r ||
+        !kv(r, 0, a, "id", roc_value_str(a, o->id)) ||
+        !kv(r, 1, a, "interface",
+            sv->iface ? roc_value_str(a, sv->iface) : roc_value_nil(a)) ||
+        !kv(r, 2, a, "methods", ms) ||
+        !kv(r, 3, a, "idl", sv->idl ? roc_value_str(a, sv->idl) : roc_value_nil(a)) ||
+        !kv(r, 4, a, "instance", roc_value_str(a, modes[sv->mode % 3])) ||
+        !kv(r, 5, a, "serialized",
+            roc_value_bool(a, sv->flags & ROC_SERVANT_SERIALIZED)))
+        rc = ROC_ENOMEM;
+    obj_unref(o);
+    *res = r;
+    return rc;
+}
+
+static int bi_stats(roc_call *c, const roc_value *args, roc_value **res)
+{
+    (void)args;
+    roc_daemon *d = roc_call_self(c);
+    roc_arena *a = roc_call_arena(c);
+    roc_daemon_stats st;
+    roc_daemon_get_stats(d, &st);
+    roc_value *r = roc_value_map(a, 8);
+    if (!r || !kv(r, 0, a, "calls", roc_value_uint(a, st.calls)) ||
+        !kv(r, 1, a, "errors", roc_value_uint(a, st.errors)) ||
+        !kv(r, 2, a, "oneways", roc_value_uint(a, st.oneways)) ||
+        !kv(r, 3, a, "connections", roc_value_uint(a, st.connections)) ||
+        !kv(r, 4, a, "accepted", roc_value_uint(a, st.accepted)) ||
+        !kv(r, 5, a, "protocol_errors", roc_value_uint(a, st.protocol_errors)) ||
+        !kv(r, 6, a, "uptime_s", roc_value_float(a, st.uptime_s)) ||
+        !kv(r, 7, a, "url", roc_value_str(a, d->url)))
+        return ROC_ENOMEM;
+    *res = r;
+    return 0;
+}
+
+static const roc_method builtin_methods[] = {
+    {"ping", bi_ping, 0, ROC_METHOD_IDEMPOTENT, "", "string"},
+    {"objects", bi_objects, 0, ROC_METHOD_IDEMPOTENT, "", "list<string>"},
+    {"describe", bi_describe, 1, ROC_METHOD_IDEMPOTENT, "string object_id",
+     "map<string, any>"},
+    {"stats", bi_stats, 0, ROC_METHOD_IDEMPOTENT, "", "map<string, any>"},
+};
+
+static const roc_servant builtin_servant = {
+    .iface = "roc.Daemon",
+    .methods = builtin_methods,
+    .n_methods = sizeof builtin_methods / sizeof builtin_methods[0],
+    .mode = ROC_INSTANCE_SINGLE,
+    .idl = "module roc {\n"
+           "    interface Daemon {\n"
+           "        idempotent string ping();\n"
+           "        idempotent list<string> objects();\n"
+           "        idempotent map<string, any> describe(string object_id);\n"
+           "        idempotent map<string, any> stats();\n"
+           "    }\n"
+           "}\n",
+};

@@ -1,0 +1,737 @@
+/* The client side: the process's registry of connections (one per
+ * endpoint, shared by every proxy), proxies, synchronous and asynchronous
+ * calls, futures. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "roci.h"
+
+/* ------------------------------------------------------------ registry */
+
+typedef struct dialing {
+    struct dialing *next;
+    const char *url;
+} dialing;
+
+static pthread_mutex_t reg_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reg_cv = PTHREAD_COND_INITIALIZER;
+static roci_conn *reg_head;
+static dialing *reg_dialing;
+
+static void client_on_close(roci_conn *c)
+{
+    bool found = false;
+    pthread_mutex_lock(&reg_mtx);
+    for (roci_conn **pp = &reg_head; *pp; pp = &(*pp)->cl_next)
+        if (*pp == c) {
+            *pp = c->cl_next;
+            found = true;
+            break;
+        }
+    pthread_mutex_unlock(&reg_mtx);
+    if (found)
+        roci_conn_unref(c); /* the registry's reference */
+}
+
+static const roci_conn_ops client_ops = {
+    .on_close = client_on_close,
+};
+
+static void client_tick(void);
+
+/* Gives a referenced, usable connection to url, dialing when needed. */
+static int get_conn(const char *url, int timeout_ms, roci_conn **out,
+                    roc_error *err)
+{
+    pthread_mutex_lock(&reg_mtx);
+    for (;;) {
+        for (roci_conn *c = reg_head; c; c = c->cl_next) {
+            if (strcmp(c->url, url) == 0 && roci_conn_usable(c)) {
+                roci_conn_ref(c);
+                pthread_mutex_unlock(&reg_mtx);
+                *out = c;
+                return 0;
+            }
+        }
+        bool busy = false;
+        for (dialing *d = reg_dialing; d; d = d->next)
+            if (strcmp(d->url, url) == 0)
+                busy = true;
+        if (!busy)
+            break;
+        pthread_cond_wait(&reg_cv, &reg_mtx);
+    }
+    dialing me = {reg_dialing, url};
+    reg_dialing = &me;
+    pthread_mutex_unlock(&reg_mtx);
+
+    roci_conn *c = NULL;
+    int rc = roci_conn_dial(url, timeout_ms, &c, err);
+
+    pthread_mutex_lock(&reg_mtx);
+    for (dialing **pp = &reg_dialing; *pp; pp = &(*pp)->next)
+        if (*pp == &me) {
+            *pp = me.next;
+            break;
+        }
+    if (rc == 0) {
+        c->ops = &client_ops;
+        c->cl_next = reg_head;
+        reg_head = c; /* the creation reference becomes the registry's */
+        roci_conn_ref(c);
+    }
+    pthread_cond_broadcast(&reg_cv);
+    pthread_mutex_unlock(&reg_mtx);
+    if (rc == 0) {
+        /* closed between the dial and now: make sure it leaves the list */
+        if (c->state == ROCI_ST_CLOSED)
+            client_on_close(c);
+        roci_reaper_add_tick(client_tick);
+        *out = c;
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ proxies */
+
+struct roc_proxy {
+    pthread_mutex_t mtx;
+    char *uri;
+    char *object;
+    char *url;
+    int timeout_ms;
+    roci_conn *conn;
+};
+
+static int default_timeout(void)
+{
+    const char *e = getenv("ROC_TIMEOUT_MS");
+    if (e && *e) {
+        char *end;
+        long v = strtol(e, &end, 10);
+        if (*end == 0 && v != 0 && v >= -1 && v <= INT32_MAX)
+            return (int)v;
+    }
+    return ROC_DEFAULT_TIMEOUT_MS;
+}
+
+int roc_proxy_open(roc_proxy **out, const char *uri, roc_error *err)
+{
+    if (!out || !uri)
+        return roc_error_set(err, ROC_EINVAL, "roc_proxy_open: no URI");
+    roc_arena *a;
+    if (roc_arena_new(&a) != 0)
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    roc_uri u;
+    int rc = roc_uri_parse(a, uri, &u, err);
+    if (rc) {
+        roc_arena_free(a);
+        return rc;
+    }
+    if (u.kind != ROC_URI_OBJECT) {
+        roc_arena_free(a);
+        return roc_error_set(err, ROC_EUNAVAIL,
+                             "'%s' needs a name server lookup; this build "
+                             "resolves only ROC: URIs",
+                             uri);
+    }
+    roc_proxy *p = calloc(1, sizeof *p);
+    if (!p) {
+        roc_arena_free(a);
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    pthread_mutex_init(&p->mtx, NULL);
+    p->object = strdup(u.id);
+    p->url = strdup(u.url);
+    size_t n = strlen(u.id) + strlen(u.url) + 6;
+    p->uri = malloc(n);
+    if (p->uri)
+        snprintf(p->uri, n, "ROC:%s@%s", u.id, u.url);
+    roc_arena_free(a);
+    if (!p->object || !p->url || !p->uri) {
+        roc_proxy_close(p);
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    p->timeout_ms = default_timeout();
+    *out = p;
+    return 0;
+}
+
+void roc_proxy_close(roc_proxy *p)
+{
+    if (!p)
+        return;
+    if (p->conn)
+        roci_conn_unref(p->conn);
+    free(p->uri);
+    free(p->object);
+    free(p->url);
+    pthread_mutex_destroy(&p->mtx);
+    free(p);
+}
+
+const char *roc_proxy_uri(const roc_proxy *p)
+{
+    return p ? p->uri : NULL;
+}
+
+const char *roc_proxy_object(const roc_proxy *p)
+{
+    return p ? p->object : NULL;
+}
+
+void roc_proxy_set_timeout(roc_proxy *p, int timeout_ms)
+{
+    if (p)
+        p->timeout_ms = timeout_ms < 0 ? -1 : timeout_ms;
+}
+
+int roc_proxy_get_timeout(const roc_proxy *p)
+{
+    return p ? p->timeout_ms : -1;
+}
+
+/* A referenced usable connection for p (redials when the old one died). */
+static int proxy_conn(roc_proxy *p, int timeout_ms, roci_conn **out,
+                      roc_error *err)
+{
+    pthread_mutex_lock(&p->mtx);
+    roci_conn *c = p->conn;
+    if (c && roci_conn_usable(c)) {
+        roci_conn_ref(c);
+        pthread_mutex_unlock(&p->mtx);
+        *out = c;
+        return 0;
+    }
+    p->conn = NULL;
+    pthread_mutex_unlock(&p->mtx);
+    if (c)
+        roci_conn_unref(c);
+    int rc = get_conn(p->url, timeout_ms, &c, err);
+    if (rc)
+        return rc;
+    roci_conn_ref(c);
+    pthread_mutex_lock(&p->mtx);
+    roci_conn *old = p->conn;
+    p->conn = c;
+    pthread_mutex_unlock(&p->mtx);
+    if (old)
+        roci_conn_unref(old);
+    *out = c;
+    return 0;
+}
+
+int roc_proxy_bind(roc_proxy *p, roc_error *err)
+{
+    if (!p)
+        return roc_error_set(err, ROC_EINVAL, "no proxy");
+    roci_conn *c;
+    int rc = proxy_conn(p, p->timeout_ms, &c, err);
+    if (rc == 0)
+        roci_conn_unref(c);
+    return rc;
+}
+
+/* ------------------------------------------------------------ encoding */
+
+static int encode_call(roc_buf *b, unsigned kind, uint64_t id,
+                       const char *object, const char *method,
+                       const roc_value *args, int timeout_ms,
+                       const char *trace)
+{
+    msgpack_packer pk;
+    roci_frame_begin(&pk, b, 7, kind);
+    msgpack_pack_uint64(&pk, id);
+    int rc = roci_pack_str(&pk, object, strlen(object));
+    if (!rc)
+        rc = roci_pack_str(&pk, method, strlen(method));
+    if (rc)
+        return rc;
+    if (args)
+        rc = roci_pack_value(&pk, args, 0);
+    else
+        rc = msgpack_pack_array(&pk, 0) ? ROC_ENOMEM : 0;
+    if (rc)
+        return rc;
+    msgpack_pack_map(&pk, (timeout_ms > 0) + (trace != NULL));
+    if (timeout_ms > 0) {
+        roci_pack_str(&pk, "deadline", 8);
+        msgpack_pack_uint32(&pk, (uint32_t)timeout_ms);
+    }
+    if (trace) {
+        roci_pack_str(&pk, "trace", 5);
+        roci_pack_str(&pk, trace, strlen(trace));
+    }
+    rc = roci_frame_end(b);
+    if (rc == 0 && b->len - 4 > ROC_DEFAULT_MAX_FRAME)
+        rc = ROC_ETOOBIG;
+    return rc;
+}
+
+static int encode_fail(roc_error *err, int rc, const char *method)
+{
+    if (rc == ROC_ETOOBIG)
+        return roc_error_set(err, rc,
+                             "call of %s is larger than the %u-byte frame "
+                             "limit",
+                             method, ROC_DEFAULT_MAX_FRAME);
+    if (rc == ROC_ENOMEM)
+        return roc_error_set(err, rc, "out of memory encoding %s", method);
+    return roc_error_set(err, ROC_EINVAL,
+                         "arguments of %s cannot be encoded (not an array, "
+                         "bad value or nesting too deep)",
+                         method);
+}
+
+static void send_cancel(roci_conn *c, uint64_t id)
+{
+    roc_buf *b = roci_scratch();
+    if (!b)
+        return;
+    msgpack_packer pk;
+    roci_frame_begin(&pk, b, 3, ROCI_CANCEL);
+    msgpack_pack_uint64(&pk, id);
+    if (roci_frame_end(b) == 0)
+        roci_conn_send(c, b->data, b->len, NULL);
+}
+
+/* Decodes [code, type, message, data] into err; returns the local code. */
+static int decode_error(roci_rd *r, roc_error *err)
+{
+    uint32_t n;
+    int64_t code = ROC_EINTERNAL;
+    const char *t = "roc.Internal", *m = "";
+    uint32_t tl = 12, ml = 0;
+    if (roci_rd_array(r, &n) || n != 4 || roci_rd_i64(r, &code) ||
+        roci_rd_str(r, &t, &tl) || roci_rd_str(r, &m, &ml))
+        return roc_error_set(err, ROC_EPROTO, "malformed error reply");
+    int local = roc_error_from_wire(code > INT32_MAX || code < 0 ? 8 : (int)code);
+    if (!err)
+        return local;
+    roc_error_clear(err);
+    err->code = local;
+    err->wire_code = (int)code;
+    err->type = strndup(t, tl);
+    err->message = strndup(m, ml);
+    if (!roci_rd_is_nil(r) && roc_arena_new(&err->arena_) == 0) {
+        roc_value *v = roc_arena_alloc(err->arena_, sizeof *v);
+        if (v && roci_rd_value(r, err->arena_, v) == 0)
+            err->data = v;
+    }
+    return local;
+}
+
+/* ------------------------------------------------------------ sync calls */
+
+typedef struct sync_wait {
+    roci_pending p; /* first: the pending is the wait */
+    pthread_cond_t cv;
+    roci_conn *c;
+    bool done;
+    int rc;
+    roc_arena *arena;
+    roc_value **result;
+    roc_error *err;
+} sync_wait;
+
+static void sync_complete(roci_pending *pp, int rc, roci_rd *r,
+                          const char *why)
+{
+    sync_wait *w = (sync_wait *)pp;
+    int out;
+    if (rc == 0) {
+        out = 0;
+        if (w->result) {
+            roc_value *v = roc_arena_alloc(w->arena, sizeof *v);
+            out = v ? roci_rd_value(r, w->arena, v) : ROC_ENOMEM;
+            if (out)
+                out = roc_error_set(w->err, out, "cannot decode the result");
+            else
+                *w->result = v;
+        }
+    } else if (rc == ROCI_GOT_ERROR) {
+        out = decode_error(r, w->err);
+    } else {
+        out = roc_error_set(w->err, rc, "%s", why ? why : roc_strerror(rc));
+    }
+    pthread_mutex_lock(&w->c->mtx);
+    w->rc = out;
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->c->mtx);
+}
+
+static int resolve_timeout(const roc_proxy *p, const roc_call_opts *o)
+{
+    if (o && o->timeout_ms != 0)
+        return o->timeout_ms < 0 ? -1 : o->timeout_ms;
+    return p->timeout_ms;
+}
+
+static int call_once(roc_proxy *p, const char *method, const roc_value *args,
+                     const roc_call_opts *opts, roc_value **result,
+                     roc_arena *arena, roc_error *err)
+{
+    int timeout = resolve_timeout(p, opts);
+    uint64_t start = roci_now_ms();
+    roci_conn *c;
+    int rc = proxy_conn(p, timeout, &c, err);
+    if (rc)
+        return rc;
+    sync_wait w;
+    memset(&w, 0, sizeof w);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w.cv, &ca);
+    pthread_condattr_destroy(&ca);
+    w.p.complete = sync_complete;
+    w.c = c;
+    w.arena = arena;
+    w.result = result;
+    w.err = err;
+    uint64_t id = roci_conn_add_pending(c, &w.p);
+    if (!id) {
+        rc = roc_error_set(err, ROC_ECLOSED, "connection to %s closed",
+                           p->url);
+        goto out;
+    }
+    int left = timeout;
+    if (timeout > 0) {
+        uint64_t spent = roci_now_ms() - start;
+        left = spent >= (uint64_t)timeout ? 1 : timeout - (int)spent;
+    }
+    roc_buf *b = roci_scratch();
+    rc = b ? encode_call(b, ROCI_CALL, id, p->object, method, args, left,
+                         opts ? opts->trace : NULL)
+           : ROC_ENOMEM;
+    if (rc) {
+        if (roci_conn_remove_pending(c, &w.p)) {
+            rc = encode_fail(err, rc, method);
+            goto out;
+        }
+        /* the connection closed meanwhile and completed it */
+    } else {
+        roci_conn_send(c, b->data, b->len, roci_thread_aio());
+    }
+    /* wait */
+    pthread_mutex_lock(&c->mtx);
+    while (!w.done) {
+        if (timeout < 0) {
+            pthread_cond_wait(&w.cv, &c->mtx);
+            continue;
+        }
+        uint64_t dl = start + (uint64_t)timeout;
+        struct timespec ts = {(time_t)(dl / 1000), (long)(dl % 1000) * 1000000L};
+        if (pthread_cond_timedwait(&w.cv, &c->mtx, &ts) != 0 && !w.done &&
+            roci_now_ms() >= dl) {
+            pthread_mutex_unlock(&c->mtx);
+            if (roci_conn_remove_pending(c, &w.p)) {
+                send_cancel(c, id);
+                rc = roc_error_set(err, ROC_ETIMEDOUT,
+                                   "%s.%s timed out after %d ms", p->object,
+                                   method, timeout);
+                goto out;
+            }
+            pthread_mutex_lock(&c->mtx); /* completing right now */
+            while (!w.done)
+                pthread_cond_wait(&w.cv, &c->mtx);
+        }
+    }
+    pthread_mutex_unlock(&c->mtx);
+    rc = w.rc;
+out:
+    pthread_cond_destroy(&w.cv);
+    roci_conn_unref(c);
+    return rc;
+}
+
+int roc_proxy_call_opts(roc_proxy *p, const char *method,
+                        const roc_value *args, const roc_call_opts *opts,
+                        roc_value **result, roc_arena *arena, roc_error *err)
+{
+    if (!p || !method || (result && !arena))
+        return roc_error_set(err, ROC_EINVAL,
+                             "roc_proxy_call: proxy, method and (with a "
+                             "result) arena are required");
+    if (args && args->type != ROC_ARRAY)
+        return roc_error_set(err, ROC_EINVAL,
+                             "arguments of %s must be an array", method);
+    if (result)
+        *result = NULL;
+    int rc = call_once(p, method, args, opts, result, arena, err);
+    if (rc == ROC_ECLOSED && opts && opts->idempotent)
+        rc = call_once(p, method, args, opts, result, arena, err);
+    return rc;
+}
+
+int roc_proxy_call(roc_proxy *p, const char *method, const roc_value *args,
+                   roc_value **result, roc_arena *arena, roc_error *err)
+{
+    return roc_proxy_call_opts(p, method, args, NULL, result, arena, err);
+}
+
+int roc_proxy_oneway(roc_proxy *p, const char *method, const roc_value *args,
+                     roc_error *err)
+{
+    if (!p || !method)
+        return roc_error_set(err, ROC_EINVAL, "roc_proxy_oneway: no method");
+    if (args && args->type != ROC_ARRAY)
+        return roc_error_set(err, ROC_EINVAL,
+                             "arguments of %s must be an array", method);
+    roci_conn *c;
+    int rc = proxy_conn(p, p->timeout_ms, &c, err);
+    if (rc)
+        return rc;
+    roc_buf *b = roci_scratch();
+    rc = b ? encode_call(b, ROCI_ONEWAY, 0, p->object, method, args, -1, NULL)
+           : ROC_ENOMEM;
+    if (rc)
+        rc = encode_fail(err, rc, method);
+    else if ((rc = roci_conn_send(c, b->data, b->len, roci_thread_aio())))
+        rc = roc_error_set(err, rc, "oneway %s to %s failed: %s", method,
+                           p->url, roc_strerror(rc));
+    roci_conn_unref(c);
+    return rc;
+}
+
+/* ------------------------------------------------------------ futures */
+
+struct roc_future {
+    roci_pending p; /* first */
+    pthread_mutex_t mtx;
+    pthread_cond_t cv;
+    atomic_int refs;
+    roci_conn *c;
+    bool done;
+    int rc;
+    roc_error err;
+    uint8_t *reply;
+    size_t reply_len;
+    void (*cb)(roc_future *, void *);
+    void *cb_arg;
+    char desc[96];
+};
+
+static void fut_unref(roc_future *f)
+{
+    if (atomic_fetch_sub(&f->refs, 1) == 1) {
+        roc_error_clear(&f->err);
+        free(f->reply);
+        if (f->c)
+            roci_conn_unref(f->c);
+        pthread_cond_destroy(&f->cv);
+        pthread_mutex_destroy(&f->mtx);
+        free(f);
+    }
+}
+
+static void fut_finish(roc_future *f, int rc)
+{
+    pthread_mutex_lock(&f->mtx);
+    f->rc = rc;
+    f->done = true;
+    pthread_cond_broadcast(&f->cv);
+    void (*cb)(roc_future *, void *) = f->cb;
+    void *arg = f->cb_arg;
+    pthread_mutex_unlock(&f->mtx);
+    if (cb)
+        cb(f, arg);
+    fut_unref(f); /* the pending's reference */
+}
+
+static void fut_complete(roci_pending *pp, int rc, roci_rd *r,
+                         const char *why)
+{
+    roc_future *f = (roc_future *)pp;
+    int out = 0;
+    if (rc == 0) {
+        size_t n = (size_t)(r->end - r->p);
+        f->reply = malloc(n ? n : 1);
+        if (f->reply) {
+            memcpy(f->reply, r->p, n);
+            f->reply_len = n;
+        } else {
+            out = roc_error_set(&f->err, ROC_ENOMEM, "out of memory");
+        }
+    } else if (rc == ROCI_GOT_ERROR) {
+        out = decode_error(r, &f->err);
+    } else {
+        out = roc_error_set(&f->err, rc, "%s", why ? why : roc_strerror(rc));
+    }
+    fut_finish(f, out);
+}
+
+int roc_proxy_call_async(roc_proxy *p, const char *method,
+                         const roc_value *args, const roc_call_opts *opts,
+                         roc_future **out, roc_error *err)
+{
+    if (!p || !method || !out)
+        return roc_error_set(err, ROC_EINVAL,
+                             "roc_proxy_call_async: bad arguments");
+    if (args && args->type != ROC_ARRAY)
+        return roc_error_set(err, ROC_EINVAL,
+                             "arguments of %s must be an array", method);
+    int timeout = resolve_timeout(p, opts);
+    roci_conn *c;
+    int rc = proxy_conn(p, timeout, &c, err);
+    if (rc)
+        return rc;
+    roc_future *f = calloc(1, sizeof *f);
+    if (!f) {
+        roci_conn_unref(c);
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    pthread_mutex_init(&f->mtx, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&f->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&f->refs, 2); /* the user's and the pending's */
+    f->c = c;
+    f->p.complete = fut_complete;
+    f->p.deadline_ms = timeout > 0 ? roci_now_ms() + (uint64_t)timeout : 0;
+    snprintf(f->desc, sizeof f->desc, "%.40s.%.40s", p->object, method);
+    uint64_t id = roci_conn_add_pending(c, &f->p);
+    if (!id) {
+        atomic_store(&f->refs, 1);
+        fut_unref(f);
+        return roc_error_set(err, ROC_ECLOSED, "connection to %s closed",
+                             p->url);
+    }
+    roc_buf *b = roci_scratch();
+    rc = b ? encode_call(b, ROCI_CALL, id, p->object, method, args, timeout,
+                         opts ? opts->trace : NULL)
+           : ROC_ENOMEM;
+    if (rc) {
+        if (roci_conn_remove_pending(c, &f->p))
+            atomic_fetch_sub(&f->refs, 1);
+        else
+            roc_future_wait(f, -1); /* closed meanwhile */
+        roc_future_free(f);
+        return encode_fail(err, rc, method);
+    }
+    roci_conn_send(c, b->data, b->len, roci_thread_aio());
+    *out = f;
+    return 0;
+}
+
+bool roc_future_ready(roc_future *f)
+{
+    if (!f)
+        return false;
+    pthread_mutex_lock(&f->mtx);
+    bool d = f->done;
+    pthread_mutex_unlock(&f->mtx);
+    return d;
+}
+
+int roc_future_wait(roc_future *f, int timeout_ms)
+{
+    if (!f)
+        return ROC_EINVAL;
+    pthread_mutex_lock(&f->mtx);
+    if (timeout_ms < 0) {
+        while (!f->done)
+            pthread_cond_wait(&f->cv, &f->mtx);
+    } else {
+        uint64_t dl = roci_now_ms() + (uint64_t)timeout_ms;
+        struct timespec ts = {(time_t)(dl / 1000), (long)(dl % 1000) * 1000000L};
+        while (!f->done)
+            if (pthread_cond_timedwait(&f->cv, &f->mtx, &ts) != 0 &&
+                roci_now_ms() >= dl)
+                break;
+    }
+    bool d = f->done;
+    pthread_mutex_unlock(&f->mtx);
+    return d ? 0 : ROC_ETIMEDOUT;
+}
+
+int roc_future_result(roc_future *f, roc_value **result, roc_arena *arena,
+                      roc_error *err)
+{
+    if (!f || (result && !arena))
+        return roc_error_set(err, ROC_EINVAL, "roc_future_result: bad args");
+    roc_future_wait(f, -1);
+    if (result)
+        *result = NULL;
+    if (f->rc) {
+        if (err)
+            roc_error_copy(err, &f->err);
+        return f->rc;
+    }
+    if (!result)
+        return 0;
+    return roc_decode(arena, f->reply, f->reply_len, 0, result, err);
+}
+
+int roc_future_on_complete(roc_future *f, void (*cb)(roc_future *, void *),
+                           void *arg)
+{
+    if (!f || !cb)
+        return ROC_EINVAL;
+    pthread_mutex_lock(&f->mtx);
+    if (f->cb) {
+        pthread_mutex_unlock(&f->mtx);
+        return ROC_ESTATE;
+    }
+    f->cb = cb;
+    f->cb_arg = arg;
+    bool done = f->done;
+    pthread_mutex_unlock(&f->mtx);
+    if (done)
+        cb(f, arg);
+    return 0;
+}
+
+void roc_future_cancel(roc_future *f)
+{
+    if (!f)
+        return;
+    if (roci_conn_remove_pending(f->c, &f->p)) {
+        send_cancel(f->c, f->p.id);
+        roc_error_set(&f->err, ROC_ECANCELED, "%s was cancelled", f->desc);
+        fut_finish(f, ROC_ECANCELED);
+    }
+}
+
+void roc_future_free(roc_future *f)
+{
+    if (!f)
+        return;
+    roc_future_cancel(f);
+    fut_unref(f);
+}
+
+/* ------------------------------------------------------------ deadlines */
+
+static void expire(roci_conn *c, uint64_t now)
+{
+    roci_pending *p = roci_conn_take_expired(c, now);
+    while (p) {
+        roci_pending *n = p->next;
+        send_cancel(c, p->id);
+        p->complete(p, ROC_ETIMEDOUT, NULL, "the call timed out");
+        p = n;
+    }
+}
+
+static void client_tick(void)
+{
+    roci_conn *list[64];
+    size_t n = 0;
+    uint64_t now = roci_now_ms();
+    pthread_mutex_lock(&reg_mtx);
+    for (roci_conn *c = reg_head; c && n < 64; c = c->cl_next) {
+        roci_conn_ref(c);
+        list[n++] = c;
+    }
+    pthread_mutex_unlock(&reg_mtx);
+    for (size_t i = 0; i < n; i++) {
+        expire(list[i], now);
+        roci_conn_unref(list[i]);
+    }
+}

@@ -1,0 +1,187 @@
+/* Internal interfaces of the runtime: connections (conn.c), the client
+ * side registry and pending calls (proxy.c), the daemon (daemon.c). Never
+ * installed. */
+#ifndef ROCI_H
+#define ROCI_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <nng/nng.h>
+
+#include "codec.h"
+#include "roc/roc.h"
+
+/* Envelope kinds of protocol v1. */
+enum {
+    ROCI_HELLO = 0,
+    ROCI_CALL = 1,
+    ROCI_ONEWAY = 2,
+    ROCI_RESULT = 3,
+    ROCI_ERROR = 4,
+    ROCI_CANCEL = 5,
+    ROCI_PING = 6,
+    ROCI_PONG = 7,
+    ROCI_BYE = 8,
+    ROCI_AUTH = 9,
+};
+
+uint64_t roci_now_ms(void);
+int roci_nng_err(int nng_rv);
+int roci_set_nng_err(roc_error *err, int nng_rv, const char *what,
+                     const char *url);
+
+typedef struct roci_conn roci_conn;
+typedef struct roci_pending roci_pending;
+
+/* A call or oneway that arrived, decoded up to its arguments. object and
+ * method point into the frame and are NOT NUL-terminated; args is a reader
+ * over the argument array (validated). All of it is valid only during
+ * on_call. */
+typedef struct roci_incoming {
+    uint64_t id; /* 0 for oneway */
+    const char *object;
+    uint32_t object_len;
+    const char *method;
+    uint32_t method_len;
+    roci_rd args;
+    int64_t deadline_ms; /* from meta, relative; -1 when absent */
+} roci_incoming;
+
+/* What a connection's owner does with what arrives. Every hook is optional
+ * and runs on the connection's I/O thread. */
+typedef struct roci_conn_ops {
+    void (*on_call)(roci_conn *c, roci_incoming *in);
+    void (*on_cancel)(roci_conn *c, uint64_t id);
+    void (*on_close)(roci_conn *c);
+    /* last reference dropped: free the owner's per-connection data */
+    void (*on_free)(roci_conn *c);
+} roci_conn_ops;
+
+/* A call this side made and waits for. complete runs exactly once, with
+ * the connection lock NOT held: rc 0 and r at the result value, or rc
+ * ROCI_GOT_ERROR and r at the error array, or another code with r NULL and
+ * why a message. */
+#define ROCI_GOT_ERROR (-1)
+struct roci_pending {
+    roci_pending *next;
+    uint64_t id;
+    uint64_t deadline_ms; /* absolute, 0: none (futures only) */
+    void (*complete)(roci_pending *p, int rc, roci_rd *r, const char *why);
+};
+
+enum roci_state {
+    ROCI_ST_HELLO = 0, /* server: waiting for the client's hello */
+    ROCI_ST_OPEN,
+    ROCI_ST_LINGER,    /* refused something: draining input, then close */
+    ROCI_ST_CLOSED,
+};
+
+#define ROCI_BUCKETS 64
+
+struct roci_conn {
+    pthread_mutex_t mtx;
+    atomic_int refs;
+    nng_stream *stream;
+    nng_stream_dialer *dialer;
+    nng_aio *rd_aio;
+    nng_aio *wr_aio;
+    bool is_server;
+    int state;
+    bool peer_bye;
+    const roci_conn_ops *ops;
+    void *owner;      /* daemon (server side) */
+    void *owner_data; /* owner's per-connection data */
+    size_t max_frame;
+    unsigned max_depth;
+    uint64_t hello_deadline; /* server: absolute ms */
+    uint64_t linger_deadline;
+    size_t lingered;
+    /* reading: only the thread that holds the read side touches these */
+    uint8_t *rbuf;
+    size_t rcap;
+    size_t rlen;
+    size_t roff;   /* parsed up to here (non-zero while paused) */
+    atomic_bool paused; /* owner: too many calls in flight, stop reading */
+    bool parked;   /* under mtx: the read loop stopped because of paused */
+    /* writing, under mtx */
+    roc_buf out;   /* being sent */
+    roc_buf next;  /* queued while a send is in flight */
+    size_t out_off;
+    bool sending;
+    bool corked;   /* the read thread is parsing a batch: hold replies */
+    /* calls this side made, under mtx */
+    roci_pending *buckets[ROCI_BUCKETS];
+    size_t npending;
+    uint64_t next_id;
+    int close_code;
+    char close_why[160];
+    char peer[96];
+    char *url;         /* client: the dialed URL */
+    roci_conn *reg_next; /* reaper's list of connections to free */
+    roci_conn *cl_next;  /* client registry */
+};
+
+/* Client: dials url, exchanges hellos, starts the read loop. */
+int roci_conn_dial(const char *url, int timeout_ms, roci_conn **out,
+                   roc_error *err);
+/* Server: wraps an accepted stream; the read loop starts at once and
+ * expects the client's hello within hello_timeout_ms. */
+int roci_conn_accept(nng_stream *s, const roci_conn_ops *ops, void *owner,
+                     size_t max_frame, unsigned max_depth,
+                     int hello_timeout_ms, roci_conn **out);
+/* Server: starts the read loop of an accepted connection. */
+void roci_conn_start(roci_conn *c);
+/* Frees c now (reaper thread; never inside c's own aio callbacks). */
+void roci_conn_destroy(roci_conn *c);
+void roci_conn_ref(roci_conn *c);
+void roci_conn_unref(roci_conn *c);
+/* Closes the connection: fails calls in flight with ROC_ECLOSED (message
+ * why), stops I/O. Idempotent. */
+void roci_conn_close(roci_conn *c, int code, const char *why);
+bool roci_conn_usable(roci_conn *c);
+
+/* Frames. roci_frame_begin reserves the length prefix and starts the
+ * envelope array; roci_frame_end writes the length. */
+void roci_frame_begin(msgpack_packer *pk, roc_buf *b, uint32_t nelem,
+                      unsigned kind);
+int roci_frame_end(roc_buf *b);
+/* Queues a whole frame (copied). With sync_aio (a callback-less aio of the
+ * calling thread) and an idle connection, the frame is written from the
+ * caller's buffer at once, without a hand-off. */
+int roci_conn_send(roci_conn *c, const uint8_t *frame, size_t len,
+                   nng_aio *sync_aio);
+/* Builds and queues an error reply [1,4,id,[code,type,message,data]]. */
+int roci_conn_send_error(roci_conn *c, uint64_t id, int wire_code,
+                         const char *type, const char *message,
+                         const roc_value *data);
+/* Protocol violation: sends a roc.ProtocolError (or MessageTooLarge) frame
+ * and closes after a bounded lingering drain. */
+void roci_conn_refuse(roci_conn *c, uint64_t id, int code, const char *fmt,
+                      ...) ROC_PRINTF(4, 5);
+/* Owner: pause reading (from the read thread, e.g. too many calls in
+ * flight) or resume it (from any thread); a parked read loop continues on
+ * the resuming thread. */
+void roci_conn_set_paused(roci_conn *c, bool paused);
+
+/* Pending calls (this side's outgoing calls). */
+uint64_t roci_conn_add_pending(roci_conn *c, roci_pending *p);
+/* Removes p if still pending; true when removed (it will not complete). */
+bool roci_conn_remove_pending(roci_conn *c, roci_pending *p);
+/* Removes and returns every pending whose deadline is before now. */
+roci_pending *roci_conn_take_expired(roci_conn *c, uint64_t now);
+
+/* The calling thread's callback-less aio (for synchronous sends/reads). */
+nng_aio *roci_thread_aio(void);
+
+/* Reaper: frees connections off the I/O threads, and ticks timers. */
+void roci_reaper_defer_free(roci_conn *c);
+void roci_reaper_add_tick(void (*fn)(void));
+
+/* Shared thread-local scratch buffer for encoding frames. */
+roc_buf *roci_scratch(void);
+
+/* Daemon and client-side connection registry (proxy.c). */
+void roci_client_tick(void);
+
+#endif
