@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "roci.h"
 
@@ -65,6 +67,14 @@ int roci_set_nng_err(roc_error *err, int rv, const char *what,
 {
     return roc_error_set(err, roci_nng_err(rv), "%s %s: %s", what,
                          url ? url : "", nng_strerror(rv));
+}
+
+const char *roci_transport_url(const char *url, char *buf, size_t len)
+{
+    if (strncasecmp(url, "inproc://", 9) != 0)
+        return url;
+    snprintf(buf, len, "abstract://roc.inproc.%d.%s", (int)getpid(), url + 9);
+    return buf;
 }
 
 /* ------------------------------------------------------ thread locals */
@@ -964,7 +974,8 @@ int roci_conn_dial(const char *url, int timeout_ms, roci_conn **out,
                    roc_error *err)
 {
     nng_stream_dialer *d = NULL;
-    int rv = nng_stream_dialer_alloc(&d, url);
+    char tbuf[256];
+    int rv = nng_stream_dialer_alloc(&d, roci_transport_url(url, tbuf, sizeof tbuf));
     if (rv != 0)
         return roci_set_nng_err(err, rv, "cannot dial", url);
     set_nodelay_dialer(d);

@@ -795,7 +795,9 @@ int roc_daemon_open(roc_daemon **out, const char *url,
     cond_init_mono(&d->cv);
     cond_init_mono(&d->wq_cv);
     pthread_rwlock_init(&d->objs_lock, NULL);
-    int rv = nng_stream_listener_alloc(&d->l, url);
+    char tbuf[256];
+    int rv = nng_stream_listener_alloc(&d->l,
+                                       roci_transport_url(url, tbuf, sizeof tbuf));
     if (rv == 0) {
         nng_stream_listener_set_bool(d->l, NNG_OPT_TCP_NODELAY, true);
         rv = nng_stream_listener_listen(d->l);

@@ -41,6 +41,24 @@ static const roci_conn_ops client_ops = {
 
 static void client_tick(void);
 
+/* A proxy or future starts/stops using c. When nothing uses a connection
+ * any more it is closed, so that the server sees the session end. */
+static void use_conn(roci_conn *c)
+{
+    atomic_fetch_add(&c->users, 1);
+}
+
+static void unuse_conn(roci_conn *c)
+{
+    /* under reg_mtx, so that get_conn never hands out a connection that is
+     * about to close for want of users */
+    pthread_mutex_lock(&reg_mtx);
+    bool last = atomic_fetch_sub(&c->users, 1) == 1;
+    pthread_mutex_unlock(&reg_mtx);
+    if (last)
+        roci_conn_close(c, ROC_ECLOSED, "no proxy uses the connection");
+}
+
 /* Gives a referenced, usable connection to url, dialing when needed. */
 static int get_conn(const char *url, int timeout_ms, roci_conn **out,
                     roc_error *err)
@@ -48,8 +66,10 @@ static int get_conn(const char *url, int timeout_ms, roci_conn **out,
     pthread_mutex_lock(&reg_mtx);
     for (;;) {
         for (roci_conn *c = reg_head; c; c = c->cl_next) {
-            if (strcmp(c->url, url) == 0 && roci_conn_usable(c)) {
+            if (strcmp(c->url, url) == 0 && roci_conn_usable(c) &&
+                atomic_load(&c->users) > 0) {
                 roci_conn_ref(c);
+                use_conn(c);
                 pthread_mutex_unlock(&reg_mtx);
                 *out = c;
                 return 0;
@@ -81,6 +101,7 @@ static int get_conn(const char *url, int timeout_ms, roci_conn **out,
         c->cl_next = reg_head;
         reg_head = c; /* the creation reference becomes the registry's */
         roci_conn_ref(c);
+        use_conn(c);
     }
     pthread_cond_broadcast(&reg_cv);
     pthread_mutex_unlock(&reg_mtx);
@@ -93,6 +114,7 @@ static int get_conn(const char *url, int timeout_ms, roci_conn **out,
     }
     return rc;
 }
+
 
 /* ------------------------------------------------------------ proxies */
 
@@ -163,8 +185,10 @@ void roc_proxy_close(roc_proxy *p)
 {
     if (!p)
         return;
-    if (p->conn)
+    if (p->conn) {
+        unuse_conn(p->conn);
         roci_conn_unref(p->conn);
+    }
     free(p->uri);
     free(p->object);
     free(p->url);
@@ -207,8 +231,10 @@ static int proxy_conn(roc_proxy *p, int timeout_ms, roci_conn **out,
     }
     p->conn = NULL;
     pthread_mutex_unlock(&p->mtx);
-    if (c)
+    if (c) {
+        unuse_conn(c);
         roci_conn_unref(c);
+    }
     int rc = get_conn(p->url, timeout_ms, &c, err);
     if (rc)
         return rc;
@@ -217,8 +243,10 @@ static int proxy_conn(roc_proxy *p, int timeout_ms, roci_conn **out,
     roci_conn *old = p->conn;
     p->conn = c;
     pthread_mutex_unlock(&p->mtx);
-    if (old)
+    if (old) {
+        unuse_conn(old);
         roci_conn_unref(old);
+    }
     *out = c;
     return 0;
 }
@@ -520,8 +548,10 @@ static void fut_unref(roc_future *f)
     if (atomic_fetch_sub(&f->refs, 1) == 1) {
         roc_error_clear(&f->err);
         free(f->reply);
-        if (f->c)
+        if (f->c) {
+            unuse_conn(f->c);
             roci_conn_unref(f->c);
+        }
         pthread_cond_destroy(&f->cv);
         pthread_mutex_destroy(&f->mtx);
         free(f);
@@ -592,6 +622,7 @@ int roc_proxy_call_async(roc_proxy *p, const char *method,
     pthread_condattr_destroy(&ca);
     atomic_init(&f->refs, 2); /* the user's and the pending's */
     f->c = c;
+    use_conn(c);
     f->p.complete = fut_complete;
     f->p.deadline_ms = timeout > 0 ? roci_now_ms() + (uint64_t)timeout : 0;
     snprintf(f->desc, sizeof f->desc, "%.40s.%.40s", p->object, method);

@@ -82,6 +82,7 @@ enum roci_state {
 struct roci_conn {
     pthread_mutex_t mtx;
     atomic_int refs;
+    atomic_int users; /* client: proxies and futures using it */
     nng_stream *stream;
     nng_stream_dialer *dialer;
     nng_aio *rd_aio;
@@ -180,6 +181,11 @@ void roci_reaper_add_tick(void (*fn)(void));
 
 /* Shared thread-local scratch buffer for encoding frames. */
 roc_buf *roci_scratch(void);
+
+/* The URL nng is given for a ROC URL: inproc://NAME becomes a Linux
+ * abstract socket private to this process (nng 1.5.2 has no inproc
+ * streams). Writes into buf; returns buf or the url itself. */
+const char *roci_transport_url(const char *url, char *buf, size_t len);
 
 /* Daemon and client-side connection registry (proxy.c). */
 void roci_client_tick(void);
