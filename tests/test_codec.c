@@ -1,9 +1,10 @@
 /* msgpack codec: exact minimal encodings, round trips of every type and edge
  * value, and a table of malformed inputs, each with its exact error code. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+
+#include <cmocka.h> /* after the three above, which it needs */
 
 #include <math.h>
 #include <stdint.h>
@@ -136,7 +137,8 @@ static void test_codec_bytes_ints(void **state)
     BYTES(roc_value_int(a, -129), "\xd1\xff\x7f");
     BYTES(roc_value_int(a, INT64_MIN), "\xd3\x80\x00\x00\x00\x00\x00\x00\x00");
     BYTES(roc_value_uint(a, 1), "\x01");
-    BYTES(roc_value_uint(a, UINT64_MAX), "\xcf\xff\xff\xff\xff\xff\xff\xff\xff");
+    BYTES(roc_value_uint(a, UINT64_MAX),
+          "\xcf\xff\xff\xff\xff\xff\xff\xff\xff");
 }
 
 static void test_codec_bytes_str_bin(void **state)
@@ -181,7 +183,8 @@ static void test_codec_bytes_refs(void **state)
           "\xc7\x12\x01ROC:calc@tcp://h:1");
     roc_value *cb = roc_value_ref(a, "ab");
     cb->u.ref.kind = ROC_REF_CALLBACK;
-    BYTES(cb, "\xd5\x02" "ab");
+    BYTES(cb, "\xd5\x02"
+              "ab");
 }
 
 /* ---- round trips ---- */
@@ -189,10 +192,28 @@ static void test_codec_bytes_refs(void **state)
 static void test_codec_roundtrip_ints(void **state)
 {
     roc_arena *a = *state;
-    const int64_t is[] = {INT64_MIN, INT64_MIN + 1, -(1LL << 31) - 1,
-                          -(1LL << 31), -32769, -32768, -129, -128, -33, -32,
-                          -1, 0, 1, 127, 128, 255, 256, 65535, 65536,
-                          (1LL << 32) - 1, 1LL << 32, INT64_MAX};
+    const int64_t is[] = {INT64_MIN,
+                          INT64_MIN + 1,
+                          -(1LL << 31) - 1,
+                          -(1LL << 31),
+                          -32769,
+                          -32768,
+                          -129,
+                          -128,
+                          -33,
+                          -32,
+                          -1,
+                          0,
+                          1,
+                          127,
+                          128,
+                          255,
+                          256,
+                          65535,
+                          65536,
+                          (1LL << 32) - 1,
+                          1LL << 32,
+                          INT64_MAX};
     for (size_t i = 0; i < sizeof is / sizeof is[0]; i++) {
         roc_value *back = round_trip(a, roc_value_int(a, is[i]));
         assert_int_equal(back->type, ROC_INT);
@@ -218,8 +239,14 @@ static void test_codec_roundtrip_uints(void **state)
 static void test_codec_roundtrip_floats(void **state)
 {
     roc_arena *a = *state;
-    const double fs[] = {0.0, -0.0, 1.5, -1e300, 4.9e-324, INFINITY,
-                         -INFINITY, nan_bits(0x7ff8000000000000ull),
+    const double fs[] = {0.0,
+                         -0.0,
+                         1.5,
+                         -1e300,
+                         4.9e-324,
+                         INFINITY,
+                         -INFINITY,
+                         nan_bits(0x7ff8000000000000ull),
                          nan_bits(0xfff0000000000001ull)};
     for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) {
         roc_value *back = round_trip(a, roc_value_float(a, fs[i]));
@@ -285,11 +312,12 @@ static void test_codec_roundtrip_bins(void **state)
 static void test_codec_roundtrip_refs(void **state)
 {
     roc_arena *a = *state;
-    roc_value *back = round_trip(a, roc_value_ref(a, "ROC:calc@tcp://10.0.0.5:9100"));
+    roc_value *back =
+        round_trip(a, roc_value_ref(a, "ROC:calc@tcp://10.0.0.5:9100"));
     assert_int_equal(back->u.ref.kind, ROC_REF_URI);
     assert_string_equal(back->u.ref.uri, "ROC:calc@tcp://10.0.0.5:9100");
     /* Each fixext size (1, 2, 4, 8, 16) and ext8. */
-    const char *ids[] = {"a", "ab", "abcd", "abcdefgh", "abcdefghijklmnop",
+    const char *ids[] = {"a",   "ab",   "abcd", "abcdefgh", "abcdefghijklmnop",
                          "abc", "cb.17"};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         roc_value *cb = roc_value_ref(a, ids[i]);
@@ -306,10 +334,11 @@ static void test_codec_roundtrip_nested(void **state)
     roc_value *cb = roc_value_ref(a, "cb");
     cb->u.ref.kind = ROC_REF_CALLBACK;
     roc_value *m = roc_value_map(a, 3);
-    roc_value_map_set(m, 0, roc_value_str(a, "k"),
-                      roc_value_arrayv(a, 3, roc_value_array(a, 0),
-                                       roc_value_map(a, 0), cb));
-    roc_value_map_set(m, 1, roc_value_int(a, -5), roc_value_uint(a, UINT64_MAX));
+    roc_value_map_set(
+        m, 0, roc_value_str(a, "k"),
+        roc_value_arrayv(a, 3, roc_value_array(a, 0), roc_value_map(a, 0), cb));
+    roc_value_map_set(m, 1, roc_value_int(a, -5),
+                      roc_value_uint(a, UINT64_MAX));
     roc_value_map_set(m, 2, roc_value_arrayv(a, 1, roc_value_nil(a)),
                       roc_value_float(a, nan_bits(0x7ff8000000000001ull)));
     roc_value *v = roc_value_arrayv(
@@ -463,8 +492,14 @@ typedef struct bad_input {
     int code;
 } bad_input;
 
-#define BAD(what, lit) {what, lit, sizeof(lit) - 1, 0, ROC_EPROTO}
-#define BAD_DEPTH(what, lit, d) {what, lit, sizeof(lit) - 1, d, ROC_EPROTO}
+#define BAD(what, lit)                                                         \
+    {                                                                          \
+        what, lit, sizeof(lit) - 1, 0, ROC_EPROTO                              \
+    }
+#define BAD_DEPTH(what, lit, d)                                                \
+    {                                                                          \
+        what, lit, sizeof(lit) - 1, d, ROC_EPROTO                              \
+    }
 
 static const bad_input malformed[] = {
     BAD("empty buffer", ""),
@@ -475,7 +510,8 @@ static const bad_input malformed[] = {
     BAD("trailing byte after int", "\x01\x00"),
     BAD("trailing byte after an array", "\x91\x01\x02"),
     BAD("two empty arrays", "\x90\x90"),
-    BAD("array32 claiming 2^32-1 elements in 6 bytes", "\xdd\xff\xff\xff\xff\x00"),
+    BAD("array32 claiming 2^32-1 elements in 6 bytes",
+        "\xdd\xff\xff\xff\xff\x00"),
     BAD("array32 claiming 2^31 elements", "\xdd\x80\x00\x00\x00\x01\x02"),
     BAD("array16 claiming 65535 elements", "\xdc\xff\xff\x00"),
     BAD("fixarray claiming 15 elements with 2", "\x9f\x01\x02"),
@@ -522,7 +558,8 @@ static const bad_input malformed[] = {
     BAD("truncated array32 header", "\xdd\x00\x00\x00"),
     BAD("truncated map16 header", "\xde\x00"),
     BAD_DEPTH("two arrays over a depth limit of 1", "\x91\x91\xc0", 1),
-    BAD_DEPTH("a map in an array over a depth limit of 1", "\x91\x81\x01\x02", 1),
+    BAD_DEPTH("a map in an array over a depth limit of 1", "\x91\x81\x01\x02",
+              1),
     BAD_DEPTH("a map as a map key over a depth limit of 1", "\x81\x80\x01", 1),
 };
 

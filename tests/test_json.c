@@ -1,9 +1,10 @@
 /* JSON text of values: exact output, round trips, special forms, refusals
  * and bad JSON. docs/json.md states the mapping tested here. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+
+#include <cmocka.h> /* after the three above, which it needs */
 
 #include <float.h>
 #include <math.h>
@@ -118,7 +119,8 @@ static void test_json_uint_small_is_plain_integer(void **state)
 {
     roc_arena *a = *state;
     check_exact(a, roc_value_uint(a, 5), "5");
-    check_exact(a, roc_value_uint(a, (uint64_t)INT64_MAX), "9223372036854775807");
+    check_exact(a, roc_value_uint(a, (uint64_t)INT64_MAX),
+                "9223372036854775807");
 }
 
 static void test_json_uint_big_is_u64_form(void **state)
@@ -153,9 +155,17 @@ static void test_json_float_shortest(void **state)
 static void test_json_float_exact_round_trip(void **state)
 {
     roc_arena *a = *state;
-    const double cases[] = {0.1,     1.0 / 3,  -2.5e-308, 4.9e-324, 1e300,
-                            1e21,    DBL_MAX, -DBL_MIN,  123456789.123,
-                            9007199254740993.0, 2.2250738585072014e-308};
+    const double cases[] = {0.1,
+                            1.0 / 3,
+                            -2.5e-308,
+                            4.9e-324,
+                            1e300,
+                            1e21,
+                            DBL_MAX,
+                            -DBL_MIN,
+                            123456789.123,
+                            9007199254740993.0,
+                            2.2250738585072014e-308};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         roc_value *back = round_trip(a, roc_value_float(a, cases[i]), 0);
         assert_int_equal(back->type, ROC_FLOAT);
@@ -215,7 +225,8 @@ static void test_json_bytes_vectors(void **state)
     check_exact(a, roc_value_bin(a, "foob", 4), "{\"$bytes\":\"Zm9vYg==\"}");
     check_exact(a, roc_value_bin(a, "fooba", 5), "{\"$bytes\":\"Zm9vYmE=\"}");
     check_exact(a, roc_value_bin(a, "foobar", 6), "{\"$bytes\":\"Zm9vYmFy\"}");
-    check_exact(a, roc_value_bin(a, "\xfb\xff\xbf", 3), "{\"$bytes\":\"+/+/\"}");
+    check_exact(a, roc_value_bin(a, "\xfb\xff\xbf", 3),
+                "{\"$bytes\":\"+/+/\"}");
 }
 
 static void test_json_bytes_all_lengths(void **state)
@@ -282,7 +293,8 @@ static void test_json_array_nested(void **state)
         a, 4, roc_value_int(a, 1),
         roc_value_arrayv(a, 2, roc_value_array(a, 0), roc_value_nil(a)),
         roc_value_str(a, "x"), roc_value_uint(a, UINT64_MAX));
-    check_exact(a, v, "[1,[[],null],\"x\",{\"$u64\":\"18446744073709551615\"}]");
+    check_exact(a, v,
+                "[1,[[],null],\"x\",{\"$u64\":\"18446744073709551615\"}]");
 }
 
 static void test_json_map_string_keys(void **state)
@@ -301,10 +313,10 @@ static void test_json_map_nonstring_keys(void **state)
     roc_value_map_set(m, 0, roc_value_int(a, 1), roc_value_str(a, "one"));
     roc_value_map_set(m, 1, roc_value_bool(a, true), roc_value_int(a, 2));
     roc_value_map_set(m, 2, roc_value_nil(a), roc_value_int(a, 3));
-    roc_value_map_set(m, 3,
-                      roc_value_arrayv(a, 2, roc_value_int(a, 1),
-                                       roc_value_str(a, "x")),
-                      roc_value_int(a, 4));
+    roc_value_map_set(
+        m, 3,
+        roc_value_arrayv(a, 2, roc_value_int(a, 1), roc_value_str(a, "x")),
+        roc_value_int(a, 4));
     roc_value_map_set(m, 4, roc_value_float(a, 2.5), roc_value_int(a, 5));
     roc_value_map_set(m, 5, roc_value_bin(a, "f", 1), roc_value_int(a, 6));
     char *s = NULL;
@@ -381,12 +393,13 @@ static void test_json_pretty(void **state)
     roc_arena *a = *state;
     roc_value *m = roc_value_map(a, 2);
     roc_value_map_set(m, 0, roc_value_str(a, "a"), roc_value_int(a, 1));
-    roc_value_map_set(m, 1, roc_value_str(a, "b"),
-                      roc_value_arrayv(a, 2, roc_value_int(a, 2),
-                                       roc_value_bool(a, false)));
+    roc_value_map_set(
+        m, 1, roc_value_str(a, "b"),
+        roc_value_arrayv(a, 2, roc_value_int(a, 2), roc_value_bool(a, false)));
     char *s = NULL;
     assert_int_equal(roc_value_to_json(m, ROC_JSON_PRETTY, &s, NULL), 0);
-    assert_string_equal(s, "{\n  \"a\": 1,\n  \"b\": [\n    2,\n    false\n  ]\n}");
+    assert_string_equal(
+        s, "{\n  \"a\": 1,\n  \"b\": [\n    2,\n    false\n  ]\n}");
     free(s);
     round_trip(a, m, ROC_JSON_PRETTY);
 }
@@ -399,7 +412,8 @@ static void test_json_every_type_round_trip(void **state)
     roc_value *m = roc_value_map(a, 2);
     roc_value_map_set(m, 0, roc_value_str(a, "k"),
                       roc_value_arrayv(a, 2, cb, roc_value_bin(a, "\0\1", 2)));
-    roc_value_map_set(m, 1, roc_value_str(a, "u"), roc_value_uint(a, UINT64_MAX));
+    roc_value_map_set(m, 1, roc_value_str(a, "u"),
+                      roc_value_uint(a, UINT64_MAX));
     roc_value *v = roc_value_arrayv(
         a, 10, roc_value_nil(a), roc_value_bool(a, true),
         roc_value_int(a, INT64_MIN), roc_value_uint(a, UINT64_MAX),
@@ -427,9 +441,9 @@ static void test_json_nan_nested_refused(void **state)
 {
     roc_arena *a = *state;
     roc_value *m = roc_value_map(a, 1);
-    roc_value_map_set(m, 0, roc_value_str(a, "x"),
-                      roc_value_arrayv(a, 2, roc_value_int(a, 1),
-                                       roc_value_float(a, NAN)));
+    roc_value_map_set(
+        m, 0, roc_value_str(a, "x"),
+        roc_value_arrayv(a, 2, roc_value_int(a, 1), roc_value_float(a, NAN)));
     expect_refusal(m, ROC_EINVAL, "NaN");
     roc_value_map_set(m, 0, roc_value_float(a, INFINITY), roc_value_int(a, 1));
     expect_refusal(m, ROC_EINVAL, "Infinity");
@@ -486,7 +500,8 @@ static void test_json_bad_json_table(void **state)
         roc_error err = ROC_ERROR_INIT;
         int rc = roc_value_from_json(*state, bad_texts[i].text, &v, &err);
         if (rc != ROC_EPARSE)
-            fail_msg("'%s': expected ROC_EPARSE, got %d", bad_texts[i].text, rc);
+            fail_msg("'%s': expected ROC_EPARSE, got %d", bad_texts[i].text,
+                     rc);
         assert_null(v);
         if (!strstr(err.message, bad_texts[i].needle))
             fail_msg("'%s': message '%s' lacks '%s'", bad_texts[i].text,

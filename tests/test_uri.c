@@ -1,8 +1,9 @@
 /* ROC URIs and nng URLs: parse, format, check; valid and malformed tables. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+
+#include <cmocka.h> /* after the three above, which it needs */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,10 +194,12 @@ static const bad_case malformed[] = {
     {"ROC:calc@", ROC_EPARSE, "empty URL after '@' at column 10"},
     {"ROC:ca lc@tcp://h:1", ROC_EPARSE, "' ' in object id at column 7"},
     {"ROC:ca/lc@tcp://h:1", ROC_EPARSE, "'/' in object id at column 7"},
-    {"ROC:cälc@tcp://h:1", ROC_EPARSE, "invalid byte 0xc3 in object id at column 6"},
+    {"ROC:cälc@tcp://h:1", ROC_EPARSE,
+     "invalid byte 0xc3 in object id at column 6"},
     {"ROC:calc@tcp//h:1", ROC_EPARSE, "missing '://'"},
     {"ROC:calc@://h:1", ROC_EPARSE, "missing transport"},
-    {"ROC:calc@http://h:1", ROC_EPARSE, "unknown transport 'http' at column 10"},
+    {"ROC:calc@http://h:1", ROC_EPARSE,
+     "unknown transport 'http' at column 10"},
     {"ROC:calc@udp://h:1", ROC_EPARSE, "unknown transport 'udp'"},
     {"ROC:calc@tls://h:1", ROC_EPARSE, "unknown transport 'tls'"},
     {"ROC:calc@tcp://", ROC_EPARSE, "empty address"},
@@ -209,7 +212,8 @@ static const bad_case malformed[] = {
     {"ROC:calc@tcp://h:80x", ROC_EPARSE, "'x' in port at column 20"},
     {"ROC:calc@tcp://h:80/path", ROC_EPARSE, "'/' in port"},
     {"ROC:calc@tcp://h h:80", ROC_EPARSE, "space character"},
-    {"ROC:calc@tcp://h:80 ", ROC_EPARSE, "space character (0x20) in URL at column 20"},
+    {"ROC:calc@tcp://h:80 ", ROC_EPARSE,
+     "space character (0x20) in URL at column 20"},
     {"ROC:calc@tcp://h\t:80", ROC_EPARSE, "control character"},
     {"ROC:calc@tcp://::1:80", ROC_EPARSE, "missing host"},
     {"ROC:calc@tcp://[::1:80", ROC_EPARSE, "unterminated IPv6"},
@@ -278,10 +282,10 @@ static void test_url_check_valid(void **state)
 {
     (void)state;
     static const char *ok[] = {
-        "tcp://127.0.0.1:0",  "tcp://localhost:9090", "tcp4://a.b.c:1",
-        "tcp6://[::]:1",      "ipc:///tmp/x.sock",    "abstract://name",
-        "inproc://name",      "ws://h:80/",           "wss://h:1/p?q=1",
-        "tls+tcp://h:443",    "TLS+TCP://h:443",      "tcp://0.0.0.0:65535",
+        "tcp://127.0.0.1:0", "tcp://localhost:9090", "tcp4://a.b.c:1",
+        "tcp6://[::]:1",     "ipc:///tmp/x.sock",    "abstract://name",
+        "inproc://name",     "ws://h:80/",           "wss://h:1/p?q=1",
+        "tls+tcp://h:443",   "TLS+TCP://h:443",      "tcp://0.0.0.0:65535",
         "tcp://h:00080",
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {

@@ -1,8 +1,9 @@
 /* roc_value: constructors, accessors, setters, deep equality and copy. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+
+#include <cmocka.h> /* after the three above, which it needs */
 
 #include <math.h>
 #include <stdint.h>
@@ -64,8 +65,8 @@ static void test_value_bool(void **state)
 
 static void test_value_int_edges(void **state)
 {
-    const int64_t cases[] = {INT64_MIN, INT64_MIN + 1, -1, 0, 1, 127, 128,
-                             (int64_t)1 << 32, INT64_MAX};
+    const int64_t cases[] = {INT64_MIN, INT64_MIN + 1,    -1,       0, 1, 127,
+                             128,       (int64_t)1 << 32, INT64_MAX};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         roc_value *v = roc_value_int(*state, cases[k]);
         assert_non_null(v);
@@ -278,9 +279,9 @@ static void test_value_array(void **state)
     assert_int_equal(roc_value_array_set(arr, 3, roc_value_nil(*state)),
                      ROC_EINVAL);
     assert_int_equal(roc_value_array_set(arr, 0, NULL), ROC_EINVAL);
-    assert_int_equal(roc_value_array_set(roc_value_map(*state, 1), 0,
-                                         roc_value_nil(*state)),
-                     ROC_EINVAL);
+    assert_int_equal(
+        roc_value_array_set(roc_value_map(*state, 1), 0, roc_value_nil(*state)),
+        ROC_EINVAL);
     assert_null(roc_value_at(roc_value_int(*state, 1), 0));
 }
 
@@ -297,9 +298,8 @@ static void test_value_array_empty(void **state)
 static void test_value_arrayv(void **state)
 {
     roc_arena *a = *state;
-    roc_value *arr = roc_value_arrayv(a, 3, roc_value_int(a, 1),
-                                      roc_value_str(a, "two"),
-                                      roc_value_nil(a));
+    roc_value *arr = roc_value_arrayv(
+        a, 3, roc_value_int(a, 1), roc_value_str(a, "two"), roc_value_nil(a));
     assert_non_null(arr);
     assert_int_equal(roc_value_len(arr), 3);
     assert_int_equal(roc_value_at(arr, 0)->u.i, 1);
@@ -311,8 +311,8 @@ static void test_value_arrayv(void **state)
 static void test_value_arrayv_null_propagates(void **state)
 {
     roc_arena *a = *state;
-    assert_null(roc_value_arrayv(a, 3, roc_value_int(a, 1), NULL,
-                                 roc_value_int(a, 3)));
+    assert_null(
+        roc_value_arrayv(a, 3, roc_value_int(a, 1), NULL, roc_value_int(a, 3)));
     assert_null(roc_value_arrayv(a, 1, (roc_value *)NULL));
 }
 
@@ -410,10 +410,10 @@ static void test_equal_int_uint_by_value(void **state)
     roc_arena *a = *state;
     assert_true(roc_value_equal(roc_value_int(a, 5), roc_value_uint(a, 5)));
     assert_true(roc_value_equal(roc_value_uint(a, 5), roc_value_int(a, 5)));
-    assert_false(roc_value_equal(roc_value_int(a, -1),
-                                 roc_value_uint(a, UINT64_MAX)));
-    assert_false(roc_value_equal(roc_value_uint(a, UINT64_MAX),
-                                 roc_value_int(a, -1)));
+    assert_false(
+        roc_value_equal(roc_value_int(a, -1), roc_value_uint(a, UINT64_MAX)));
+    assert_false(
+        roc_value_equal(roc_value_uint(a, UINT64_MAX), roc_value_int(a, -1)));
     assert_true(roc_value_equal(roc_value_int(a, INT64_MIN),
                                 roc_value_int(a, INT64_MIN)));
     assert_false(roc_value_equal(roc_value_int(a, INT64_MIN),
@@ -427,7 +427,8 @@ static void test_equal_int_float_differ(void **state)
     roc_arena *a = *state;
     assert_false(roc_value_equal(roc_value_int(a, 1), roc_value_float(a, 1.0)));
     assert_false(roc_value_equal(roc_value_nil(a), roc_value_bool(a, false)));
-    assert_false(roc_value_equal(roc_value_str(a, "a"), roc_value_bin(a, "a", 1)));
+    assert_false(
+        roc_value_equal(roc_value_str(a, "a"), roc_value_bin(a, "a", 1)));
 }
 
 static void test_equal_float_nan(void **state)
@@ -435,10 +436,14 @@ static void test_equal_float_nan(void **state)
     roc_arena *a = *state;
     double n1 = nan_bits(0x7ff8000000000001ull);
     double n2 = nan_bits(0x7ff8000000000002ull);
-    assert_true(roc_value_equal(roc_value_float(a, n1), roc_value_float(a, n1)));
-    assert_false(roc_value_equal(roc_value_float(a, n1), roc_value_float(a, n2)));
-    assert_false(roc_value_equal(roc_value_float(a, n1), roc_value_float(a, 0)));
-    assert_true(roc_value_equal(roc_value_float(a, 0.0), roc_value_float(a, -0.0)));
+    assert_true(
+        roc_value_equal(roc_value_float(a, n1), roc_value_float(a, n1)));
+    assert_false(
+        roc_value_equal(roc_value_float(a, n1), roc_value_float(a, n2)));
+    assert_false(
+        roc_value_equal(roc_value_float(a, n1), roc_value_float(a, 0)));
+    assert_true(
+        roc_value_equal(roc_value_float(a, 0.0), roc_value_float(a, -0.0)));
     assert_true(roc_value_equal(roc_value_float(a, INFINITY),
                                 roc_value_float(a, INFINITY)));
     assert_false(roc_value_equal(roc_value_float(a, INFINITY),
@@ -456,9 +461,12 @@ static void test_equal_null_args(void **state)
 static void test_equal_arrays(void **state)
 {
     roc_arena *a = *state;
-    roc_value *x = roc_value_arrayv(a, 2, roc_value_int(a, 1), roc_value_str(a, "s"));
-    roc_value *y = roc_value_arrayv(a, 2, roc_value_uint(a, 1), roc_value_str(a, "s"));
-    roc_value *z = roc_value_arrayv(a, 2, roc_value_str(a, "s"), roc_value_int(a, 1));
+    roc_value *x =
+        roc_value_arrayv(a, 2, roc_value_int(a, 1), roc_value_str(a, "s"));
+    roc_value *y =
+        roc_value_arrayv(a, 2, roc_value_uint(a, 1), roc_value_str(a, "s"));
+    roc_value *z =
+        roc_value_arrayv(a, 2, roc_value_str(a, "s"), roc_value_int(a, 1));
     roc_value *w = roc_value_arrayv(a, 1, roc_value_int(a, 1));
     assert_true(roc_value_equal(x, y));
     assert_false(roc_value_equal(x, z)); /* arrays are ordered */
@@ -522,8 +530,9 @@ static roc_value *sample_tree(roc_arena *a)
     cb->u.ref.kind = ROC_REF_CALLBACK;
     roc_value *inner = roc_value_arrayv(a, 3, roc_value_bin(a, "\x00\x01", 2),
                                         roc_value_float(a, NAN), cb);
-    roc_value *m = map2(a, roc_value_str(a, "k"), inner,
-                        roc_value_int(a, INT64_MIN), roc_value_uint(a, UINT64_MAX));
+    roc_value *m =
+        map2(a, roc_value_str(a, "k"), inner, roc_value_int(a, INT64_MIN),
+             roc_value_uint(a, UINT64_MAX));
     return roc_value_arrayv(a, 7, roc_value_nil(a), roc_value_bool(a, true),
                             roc_value_int(a, -1), roc_value_str(a, "text"),
                             roc_value_ref(a, "ROC:calc@tcp://h:1"), m,
@@ -547,9 +556,9 @@ static void test_copy_deep_equal(void **state)
     const roc_value *inner = roc_value_map_get(m, "k");
     assert_non_null(inner);
     assert_int_equal(inner->u.array.items[2].u.ref.kind, ROC_REF_CALLBACK);
-    assert_ptr_not_equal(inner->u.array.items[0].u.bin.ptr,
-                         src->u.array.items[5].u.map.entries[0].val.u.array
-                             .items[0].u.bin.ptr);
+    assert_ptr_not_equal(
+        inner->u.array.items[0].u.bin.ptr,
+        src->u.array.items[5].u.map.entries[0].val.u.array.items[0].u.bin.ptr);
     /* The copy survives the source arena. */
     roc_arena_reset(*state);
     assert_string_equal(dst->u.array.items[3].u.str.ptr, "text");
@@ -560,9 +569,12 @@ static void test_copy_deep_equal(void **state)
 static void test_copy_scalars(void **state)
 {
     roc_arena *a = *state;
-    roc_value *vals[] = {roc_value_nil(a), roc_value_bool(a, false),
-                         roc_value_int(a, INT64_MIN), roc_value_uint(a, UINT64_MAX),
-                         roc_value_float(a, -0.0), roc_value_str(a, ""),
+    roc_value *vals[] = {roc_value_nil(a),
+                         roc_value_bool(a, false),
+                         roc_value_int(a, INT64_MIN),
+                         roc_value_uint(a, UINT64_MAX),
+                         roc_value_float(a, -0.0),
+                         roc_value_str(a, ""),
                          roc_value_bin(a, NULL, 0)};
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
         roc_value *c = roc_value_copy(a, vals[i]);

@@ -24,7 +24,8 @@ static const char *const special_keys[] = {"$u64", "$bytes", "$ref"};
 static bool is_special_key(const char *k, size_t len)
 {
     for (size_t i = 0; i < 3; i++)
-        if (strlen(special_keys[i]) == len && memcmp(special_keys[i], k, len) == 0)
+        if (strlen(special_keys[i]) == len &&
+            memcmp(special_keys[i], k, len) == 0)
             return true;
     return false;
 }
@@ -220,7 +221,8 @@ static int map_to_j(const roc_value *v, size_t dflags, json_t **out,
                 json_decref(o);
                 return rc;
             }
-            ktext = dump(kj, (dflags & ~(size_t)JSON_MAX_INDENT) | JSON_COMPACT);
+            ktext =
+                dump(kj, (dflags & ~(size_t)JSON_MAX_INDENT) | JSON_COMPACT);
             json_decref(kj);
             if (!ktext) {
                 json_decref(o);
@@ -289,8 +291,8 @@ static int to_j(const roc_value *v, size_t dflags, json_t **out, roc_error *err)
             j = json_integer((json_int_t)v->u.u);
         } else {
             char buf[24];
-            int n = snprintf(buf, sizeof buf, "%llu",
-                             (unsigned long long)v->u.u);
+            int n =
+                snprintf(buf, sizeof buf, "%llu", (unsigned long long)v->u.u);
             j = special("$u64", buf, (size_t)n);
         }
         break;
@@ -373,7 +375,8 @@ int roc_value_to_json(const roc_value *v, unsigned flags, char **out,
                       roc_error *err)
 {
     if (!v || !out)
-        return roc_error_set(err, ROC_EINVAL, "roc_value_to_json: NULL argument");
+        return roc_error_set(err, ROC_EINVAL,
+                             "roc_value_to_json: NULL argument");
     *out = NULL;
     int prec = 1;
     int rc = precheck(v, 0, &prec, err);
@@ -494,8 +497,7 @@ static int from_special(roc_arena *a, const char *key, const json_t *jv,
     return 0;
 }
 
-static int from_j(roc_arena *a, const json_t *j, roc_value *dst,
-                  roc_error *err)
+static int from_j(roc_arena *a, const json_t *j, roc_value *dst, roc_error *err)
 {
     memset(dst, 0, sizeof *dst);
     switch (json_typeof(j)) {
@@ -586,10 +588,8 @@ int roc_value_from_json(roc_arena *a, const char *json, roc_value **out,
                              "roc_value_from_json: NULL argument");
     *out = NULL;
     json_error_t je;
-    json_t *j = json_loads(json,
-                           JSON_DECODE_ANY | JSON_ALLOW_NUL |
-                               JSON_REJECT_DUPLICATES,
-                           &je);
+    json_t *j = json_loads(
+        json, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &je);
     if (!j)
         return roc_error_set(err, ROC_EPARSE, "JSON line %d, column %d: %s",
                              je.line, je.column, je.text);

@@ -44,10 +44,10 @@ bool roc_id_valid(const char *s)
 /* ---- URLs ---- */
 
 typedef enum addr_form {
-    ADDR_HOSTPORT, /* tcp, tls+tcp: host:port, nothing after */
+    ADDR_HOSTPORT,      /* tcp, tls+tcp: host:port, nothing after */
     ADDR_HOSTPORT_PATH, /* ws, wss: host:port[/path] */
-    ADDR_PATH,     /* ipc: a file system path */
-    ADDR_NAME      /* abstract, inproc: any non-empty name */
+    ADDR_PATH,          /* ipc: a file system path */
+    ADDR_NAME           /* abstract, inproc: any non-empty name */
 } addr_form;
 
 static const struct {
@@ -73,13 +73,12 @@ static int find_transport(const char *s, size_t n)
 
 /* Checks host:port at s (which ends at the first of '/', end of string).
  * base is the column offset of s within the caller's text. */
-static int check_hostport(const char *s, size_t len, size_t col,
-                          roc_error *err)
+static int check_hostport(const char *s, size_t len, size_t col, roc_error *err)
 {
     size_t i = 0;
     if (len == 0)
-        return roc_error_set(err, ROC_EPARSE,
-                             "missing host:port at column %zu", col + 1);
+        return roc_error_set(err, ROC_EPARSE, "missing host:port at column %zu",
+                             col + 1);
     if (s[0] == '[') {
         /* IPv6 literal: hex digits, ':' and '.' (embedded IPv4), then ']'. */
         i = 1;
@@ -101,8 +100,7 @@ static int check_hostport(const char *s, size_t len, size_t col,
                                  col + 1);
         if (i == 1 || !colon)
             return roc_error_set(err, ROC_EPARSE,
-                                 "invalid IPv6 address at column %zu",
-                                 col + 2);
+                                 "invalid IPv6 address at column %zu", col + 2);
         i++; /* past ']' */
     } else {
         while (i < len && s[i] != ':') {
@@ -115,8 +113,8 @@ static int check_hostport(const char *s, size_t len, size_t col,
             i++;
         }
         if (i == 0)
-            return roc_error_set(err, ROC_EPARSE,
-                                 "missing host at column %zu", col + 1);
+            return roc_error_set(err, ROC_EPARSE, "missing host at column %zu",
+                                 col + 1);
     }
     if (i == len || s[i] != ':')
         return roc_error_set(err, ROC_EPARSE,
@@ -168,10 +166,9 @@ static int check_url(const char *url, size_t col, roc_error *err)
     for (size_t i = 0; addr[i]; i++) {
         unsigned char c = (unsigned char)addr[i];
         if (c <= 0x20 || c == 0x7f)
-            return roc_error_set(err, ROC_EPARSE,
-                                 "%s character (0x%02x) in URL at column %zu",
-                                 c == ' ' ? "space" : "control", c,
-                                 acol + i + 1);
+            return roc_error_set(
+                err, ROC_EPARSE, "%s character (0x%02x) in URL at column %zu",
+                c == ' ' ? "space" : "control", c, acol + i + 1);
     }
     if (!*addr)
         return roc_error_set(err, ROC_EPARSE,
@@ -271,10 +268,11 @@ int roc_uri_parse(roc_arena *a, const char *text, roc_uri *out, roc_error *err)
             strncasecmp(schemes[i].scheme, text, slen) == 0)
             k = (int)i;
     if (k < 0)
-        return roc_error_set(err, ROC_EPARSE,
-                             "unknown scheme '%.*s' at column 1: expected ROC:, "
-                             "ROCNAME: or ROCMETA:",
-                             (int)slen, text);
+        return roc_error_set(
+            err, ROC_EPARSE,
+            "unknown scheme '%.*s' at column 1: expected ROC:, "
+            "ROCNAME: or ROCMETA:",
+            (int)slen, text);
     roc_uri_kind kind = schemes[k].kind;
     size_t b = slen + 1; /* first byte after ':' */
     /* Ids never contain '@': the first one after the scheme ends the id. */

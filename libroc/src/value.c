@@ -380,8 +380,7 @@ bool roc_value_equal(const roc_value *a, const roc_value *b)
     case ROC_BOOL:
         return a->u.b == b->u.b;
     case ROC_FLOAT:
-        return a->u.f == b->u.f ||
-               memcmp(&a->u.f, &b->u.f, sizeof a->u.f) == 0;
+        return a->u.f == b->u.f || memcmp(&a->u.f, &b->u.f, sizeof a->u.f) == 0;
     case ROC_STR:
         return a->u.str.len == b->u.str.len &&
                (a->u.str.len == 0 ||
@@ -401,8 +400,8 @@ bool roc_value_equal(const roc_value *a, const roc_value *b)
         return map_equal(a, b);
     case ROC_REF:
         /* conn_ is the private transport context, not part of the value. */
-        return a->u.ref.kind == b->u.ref.kind && a->u.ref.uri &&
-               b->u.ref.uri && strcmp(a->u.ref.uri, b->u.ref.uri) == 0;
+        return a->u.ref.kind == b->u.ref.kind && a->u.ref.uri && b->u.ref.uri &&
+               strcmp(a->u.ref.uri, b->u.ref.uri) == 0;
     default:
         return false;
     }
@@ -481,16 +480,26 @@ roc_value *roc_value_copy(roc_arena *a, const roc_value *v)
 const char *roc_type_name(roc_type t)
 {
     switch (t) {
-    case ROC_NIL: return "nil";
-    case ROC_BOOL: return "bool";
-    case ROC_INT: return "int";
-    case ROC_UINT: return "uint";
-    case ROC_FLOAT: return "float";
-    case ROC_STR: return "str";
-    case ROC_BIN: return "bin";
-    case ROC_ARRAY: return "array";
-    case ROC_MAP: return "map";
-    case ROC_REF: return "ref";
+    case ROC_NIL:
+        return "nil";
+    case ROC_BOOL:
+        return "bool";
+    case ROC_INT:
+        return "int";
+    case ROC_UINT:
+        return "uint";
+    case ROC_FLOAT:
+        return "float";
+    case ROC_STR:
+        return "str";
+    case ROC_BIN:
+        return "bin";
+    case ROC_ARRAY:
+        return "array";
+    case ROC_MAP:
+        return "map";
+    case ROC_REF:
+        return "ref";
     }
     return "unknown";
 }
