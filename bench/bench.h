@@ -79,12 +79,15 @@ double hist_quantile(const hist *h, double q);
  * while counting is on. Not available in sanitizer builds. */
 bool alloc_count_available(void);
 void alloc_count_start(void);
-uint64_t alloc_count_stop(void);
+uint64_t alloc_count_stop(uint64_t *bytes);
 
 typedef struct window {
     uint64_t t0_ns, t1_ns;
     long csw0, csw1;        /* voluntary context switches, whole process */
+    long ivcsw0, ivcsw1;    /* involuntary ones (--verbose) */
+    long minflt0, minflt1;  /* minor page faults (--verbose) */
     uint64_t allocs;
+    uint64_t alloc_bytes;   /* bytes asked of malloc & co (--verbose) */
 } window;
 void window_begin(window *w);
 void window_end(window *w);

@@ -35,6 +35,7 @@ int bench_fail(bench_err *e, const char *fmt, ...)
  * interposer is left out and allocs/call is not measured. */
 static atomic_int counting;
 static atomic_uint_least64_t allocs;
+static atomic_uint_least64_t alloc_bytes;
 
 #ifndef ROC_BENCH_NO_ALLOC_COUNT
 extern void *__libc_malloc(size_t n);
@@ -43,29 +44,30 @@ extern void *__libc_realloc(void *p, size_t n);
 extern void __libc_free(void *p);
 extern void *__libc_memalign(size_t align, size_t n);
 
-static inline void count_one(void)
+static inline void count_one(size_t n)
 {
     if (atomic_load_explicit(&counting, memory_order_relaxed)) {
         atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&alloc_bytes, n, memory_order_relaxed);
     }
 }
 
 void *malloc(size_t n)
 {
-    count_one();
+    count_one(n);
     return __libc_malloc(n);
 }
 
 void *calloc(size_t n, size_t size)
 {
-    count_one();
+    count_one(n * size);
     return __libc_calloc(n, size);
 }
 
 /* A realloc counts as an allocation (it may move the block). */
 void *realloc(void *p, size_t n)
 {
-    count_one();
+    count_one(n);
     return __libc_realloc(p, n);
 }
 
@@ -76,7 +78,7 @@ void free(void *p)
 
 int posix_memalign(void **out, size_t align, size_t n)
 {
-    count_one();
+    count_one(n);
     void *p = __libc_memalign(align, n);
     if (p == NULL) {
         return 12; /* ENOMEM */
@@ -87,13 +89,13 @@ int posix_memalign(void **out, size_t align, size_t n)
 
 void *aligned_alloc(size_t align, size_t n)
 {
-    count_one();
+    count_one(n);
     return __libc_memalign(align, n);
 }
 
 void *memalign(size_t align, size_t n)
 {
-    count_one();
+    count_one(n);
     return __libc_memalign(align, n);
 }
 #endif
@@ -110,12 +112,16 @@ bool alloc_count_available(void)
 void alloc_count_start(void)
 {
     atomic_store(&allocs, 0);
+    atomic_store(&alloc_bytes, 0);
     atomic_store(&counting, 1);
 }
 
-uint64_t alloc_count_stop(void)
+uint64_t alloc_count_stop(uint64_t *bytes)
 {
     atomic_store(&counting, 0);
+    if (bytes != NULL) {
+        *bytes = atomic_load(&alloc_bytes);
+    }
     return atomic_load(&allocs);
 }
 
@@ -128,27 +134,28 @@ uint64_t bench_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static long voluntary_csw(void)
+void window_begin(window *w)
 {
     /* RUSAGE_SELF sums every thread of the process: client and server. */
     struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_nvcsw;
-}
-
-void window_begin(window *w)
-{
     memset(w, 0, sizeof *w);
-    w->csw0 = voluntary_csw();
+    getrusage(RUSAGE_SELF, &ru);
+    w->csw0 = ru.ru_nvcsw;
+    w->ivcsw0 = ru.ru_nivcsw;
+    w->minflt0 = ru.ru_minflt;
     alloc_count_start();
     w->t0_ns = bench_now_ns();
 }
 
 void window_end(window *w)
 {
+    struct rusage ru;
     w->t1_ns = bench_now_ns();
-    w->allocs = alloc_count_stop();
-    w->csw1 = voluntary_csw();
+    w->allocs = alloc_count_stop(&w->alloc_bytes);
+    getrusage(RUSAGE_SELF, &ru);
+    w->csw1 = ru.ru_nvcsw;
+    w->ivcsw1 = ru.ru_nivcsw;
+    w->minflt1 = ru.ru_minflt;
 }
 
 /* ---- histogram ----

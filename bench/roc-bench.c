@@ -9,6 +9,7 @@
  *
  *   roc-bench [--transport tcp|ipc] [--seconds N] [--workload NAME[,NAME]]
  *             [--inflight N[,N]] [--system NAME[,NAME]] [--json]
+ *             [--verbose]
  */
 #include "bench.h"
 
@@ -45,11 +46,15 @@ typedef struct row {
     char err[300]; /* a bench_err message and a prefix */
     double calls_per_s, p50_us, p99_us, mib_per_s, csw_per_call,
         allocs_per_call;
+    /* --verbose only */
+    double ivcsw_per_call, minflt_per_call, alloc_bytes_per_call, secs;
+    uint64_t calls;
 } row;
 
 typedef struct config {
     bench_opts o;
     bool json;
+    bool verbose;
     workload wl[MAX_WORKLOADS];
     int n_wl;
     bool sys_on[N_SYSTEMS];
@@ -174,6 +179,16 @@ static void fill_row(row *r, const workload *w, const window *win,
     r->allocs_per_call = calls > 0 && alloc_count_available()
                              ? (double)win->allocs / (double)calls
                              : NAN;
+    r->calls = calls;
+    r->secs = secs;
+    r->ivcsw_per_call =
+        calls > 0 ? (double)(win->ivcsw1 - win->ivcsw0) / (double)calls : NAN;
+    r->minflt_per_call =
+        calls > 0 ? (double)(win->minflt1 - win->minflt0) / (double)calls
+                  : NAN;
+    r->alloc_bytes_per_call = calls > 0 && alloc_count_available()
+                                  ? (double)win->alloc_bytes / (double)calls
+                                  : NAN;
     r->ok = calls > 0;
     if (!r->ok) {
         snprintf(r->err, sizeof r->err, "no call completed");
@@ -443,12 +458,14 @@ static void usage(FILE *f)
             "usage: roc-bench [--transport tcp|ipc] [--seconds N] "
             "[--workload NAME[,NAME...]]\n"
             "                 [--inflight N[,N...]] [--system NAME[,NAME...]] "
-            "[--json]\n"
+            "[--json] [--verbose]\n"
             "workloads: small, echo1k, echo1m (echoN, echoNk, echoNm), "
             "threads4 (threadsN),\n"
             "           pipe8, pipe64 (pipeN); default: all six.\n"
             "--inflight N adds workload pipeN. systems: nng_stream, "
-            "nng_reqrep, roc.\n");
+            "nng_reqrep, roc.\n"
+            "--verbose adds, per row, involuntary csw, minor page faults "
+            "and bytes allocated per call.\n");
 }
 
 static int add_workload(config *cfg, const char *name)
@@ -587,6 +604,8 @@ static int parse_args(int argc, char **argv, config *cfg)
             }
         } else if (strcmp(a, "--json") == 0) {
             cfg->json = true;
+        } else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
+            cfg->verbose = true;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             exit(0);
@@ -699,6 +718,16 @@ int main(int argc, char **argv)
                 print_json(&cfg, w, system_names[s], r);
             } else {
                 print_row(w, system_names[s], r);
+            }
+            if (cfg.verbose && r->ok) {
+                fprintf(cfg.json ? stderr : stdout,
+                        "  %s %s: %llu calls in %.3f s; per call: %.2f "
+                        "involuntary csw, %.2f minor faults, %.0f bytes "
+                        "allocated\n",
+                        w->name, system_names[s],
+                        (unsigned long long)r->calls, r->secs,
+                        r->ivcsw_per_call, r->minflt_per_call,
+                        r->alloc_bytes_per_call);
             }
         }
         if (!cfg.json && cfg.sys_on[2]) {
