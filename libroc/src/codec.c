@@ -83,7 +83,9 @@ int roci_pack_value(msgpack_packer *pk, const roc_value *v, unsigned depth)
     int rc = 0;
     if (!v)
         return msgpack_pack_nil(pk) ? ROC_ENOMEM : 0;
-    if (depth > ROC_DEFAULT_MAX_DEPTH)
+    /* the decoder's rule: a container at depth >= the limit is refused */
+    if ((v->type == ROC_ARRAY || v->type == ROC_MAP) &&
+        depth >= ROC_DEFAULT_MAX_DEPTH)
         return ROC_EINVAL;
     switch (v->type) {
     case ROC_NIL:
@@ -102,6 +104,9 @@ int roci_pack_value(msgpack_packer *pk, const roc_value *v, unsigned depth)
         rc = msgpack_pack_double(pk, v->u.f);
         break;
     case ROC_STR:
+        if (v->u.str.ptr &&
+            !roci_utf8_valid((const uint8_t *)v->u.str.ptr, v->u.str.len))
+            return ROC_EINVAL;
         return roci_pack_str(pk, v->u.str.ptr ? v->u.str.ptr : "",
                              v->u.str.ptr ? v->u.str.len : 0);
     case ROC_BIN:
@@ -135,6 +140,8 @@ int roci_pack_value(msgpack_packer *pk, const roc_value *v, unsigned depth)
     case ROC_REF: {
         const char *s = v->u.ref.uri ? v->u.ref.uri : "";
         size_t n = strlen(s);
+        if (n == 0 || !roci_utf8_valid((const uint8_t *)s, n))
+            return ROC_EINVAL;
         int8_t t = v->u.ref.kind == ROC_REF_CALLBACK ? 2 : 1;
         rc = msgpack_pack_ext(pk, n, t);
         if (!rc && n)

@@ -8,6 +8,8 @@
 
 #include "roc/codec.h"
 
+#define ROCI_DEPTH_CAP 1000u
+
 typedef struct roci_rd {
     const uint8_t *p;
     const uint8_t *end;
@@ -19,7 +21,10 @@ static inline void roci_rd_init(roci_rd *r, const void *buf, size_t len,
 {
     r->p = buf;
     r->end = r->p + len;
-    r->max_depth = max_depth ? max_depth : ROC_DEFAULT_MAX_DEPTH;
+    /* the decoder recurses: a caller's limit is capped to keep the stack */
+    r->max_depth = !max_depth ? ROC_DEFAULT_MAX_DEPTH
+                   : max_depth > ROCI_DEPTH_CAP ? ROCI_DEPTH_CAP
+                                                : max_depth;
 }
 
 /* Each returns 0 or ROC_EPROTO (wrong type, truncated, bad UTF-8). */

@@ -410,7 +410,11 @@ static void wr_cb(void *arg)
             }
         }
     }
+    bool flushed_close = c->close_when_flushed && !c->sending &&
+                         !c->corked && c->state != ROCI_ST_CLOSED;
     pthread_mutex_unlock(&c->mtx);
+    if (flushed_close)
+        roci_conn_close(c, ROC_ECLOSED, c->close_why);
     roci_conn_unref(c);
 }
 
@@ -616,9 +620,12 @@ static int parse_frames(roci_conn *c)
     c->corked = false;
     if (!c->sending && c->next.len && c->state != ROCI_ST_CLOSED)
         swap_and_send_locked(c);
-    bool closed = c->state == ROCI_ST_CLOSED;
+    bool flushed_close = c->close_when_flushed && !c->sending &&
+                         c->state != ROCI_ST_CLOSED;
     pthread_mutex_unlock(&c->mtx);
-    if (closed)
+    if (flushed_close)
+        roci_conn_close(c, ROC_ECLOSED, c->close_why);
+    if (c->state == ROCI_ST_CLOSED)
         return P_CLOSED;
     return parked ? P_PARKED : P_READ;
 }
@@ -775,7 +782,14 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
     }
     if (c->state == ROCI_ST_HELLO) {
         if (kind != ROCI_HELLO) {
-            roci_conn_refuse(c, 0, ROC_EPROTO,
+            /* answer with the frame's call id when it carries one */
+            uint64_t cid = 0;
+            roci_rd t = r;
+            if ((kind == ROCI_CALL || kind == ROCI_RESULT ||
+                 kind == ROCI_ERROR || kind == ROCI_CANCEL) &&
+                nelem >= 3 && roci_rd_u64(&t, &cid) != 0)
+                cid = 0;
+            roci_conn_refuse(c, cid, ROC_EPROTO,
                              "expected hello as the first frame, got kind %llu",
                              (unsigned long long)kind);
             return ROC_EPROTO;
@@ -823,7 +837,7 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
             return ROC_EPROTO;
         }
         if (kind == ROCI_ONEWAY && id != 0) {
-            roci_conn_refuse(c, id, ROC_EPROTO, "oneway must carry id 0");
+            roci_conn_refuse(c, 0, ROC_EPROTO, "oneway must carry id 0");
             return ROC_EPROTO;
         }
         in.id = id;
@@ -834,7 +848,7 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
             return ROC_EPROTO;
         }
         in.args = r;
-        in.args.max_depth = c->max_depth;
+        in.args.max_depth = c->max_depth + 1; /* + the argument array */
         uint32_t na;
         roci_rd probe = r;
         probe.max_depth = c->max_depth + 1;
@@ -895,7 +909,7 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
             return ROC_EPROTO;
         }
         roci_rd v = r;
-        v.max_depth = c->max_depth + 1;
+        v.max_depth = c->max_depth + 1; /* + the error array */
         if (kind == ROCI_ERROR) {
             uint32_t ne;
             roci_rd e = r;
@@ -944,9 +958,11 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
         snprintf(c->close_why, sizeof c->close_why, "peer said bye: %.*s",
                  (int)(wl > 100 ? 100 : wl), why);
         pthread_mutex_unlock(&c->mtx);
-        if (!c->is_server) {
-            /* nothing more will be answered here once the server goes */
-            return 0;
+        if (c->is_server) {
+            /* replies already queued go out, then the connection closes */
+            pthread_mutex_lock(&c->mtx);
+            c->close_when_flushed = true;
+            pthread_mutex_unlock(&c->mtx);
         }
         return 0;
     }

@@ -90,6 +90,7 @@ struct roci_conn {
     bool is_server;
     int state;
     bool peer_bye;
+    bool close_when_flushed; /* server got bye: close once sent */
     const roci_conn_ops *ops;
     void *owner;      /* daemon (server side) */
     void *owner_data; /* owner's per-connection data */

@@ -27,14 +27,17 @@ typedef struct roc_buf {
 #define ROC_BUF_INIT {NULL, 0, 0}
 ROC_API void roc_buf_free(roc_buf *b);
 
-/* Appends the msgpack encoding of v to out. ROC_EINVAL for a value that
- * cannot be encoded (bad type tag, depth over ROC_DEFAULT_MAX_DEPTH). */
+/* Appends the msgpack encoding of v to out (v == NULL encodes nil).
+ * ROC_EINVAL for a value the decoder would refuse: a bad type tag, nesting
+ * over ROC_DEFAULT_MAX_DEPTH, a string that is not UTF-8, an empty
+ * reference. */
 ROC_API int roc_encode(roc_buf *out, const roc_value *v, roc_error *err);
 
 /* Decodes exactly one msgpack object from buf[0..len) into arena a.
  * max_depth 0 means ROC_DEFAULT_MAX_DEPTH. Trailing bytes are an error
  * (ROC_EPROTO), as are truncation, invalid UTF-8, reserved bytes and nesting
- * over the limit. Strings are copied into the arena; bins too. */
+ * over the limit. max_depth is capped at 1000 (the decoder recurses).
+ * Strings are copied into the arena; bins too. */
 ROC_API int roc_decode(roc_arena *a, const void *buf, size_t len,
                        unsigned max_depth, roc_value **out, roc_error *err);
 
