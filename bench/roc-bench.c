@@ -423,6 +423,9 @@ static void print_goals(const goal_ctx *g)
               *tr = find_row(g, "threads4", ROC);
     const row *ps = find_row(g, "pipe64", S), *pr = find_row(g, "pipe64", ROC);
 #define R(a, b, f) ((a) != NULL && (b) != NULL ? ratio((a)->f, (b)->f) : NAN)
+    if (sr == NULL && mr == NULL && tr == NULL && pr == NULL) {
+        return; /* none of the workloads the goals speak of ran */
+    }
     printf("\ngoals (ratios of roc to the baseline named, this run):\n");
     goal("small p50 / nng_stream (issue 2)", R(sr, ss, p50_us), 1.25, false);
     goal("echo1m MiB/s / nng_stream (issue 2)", R(mr, ms, mib_per_s), 0.85,
