@@ -20,6 +20,31 @@
 
 static idl_ctx *C; /* the one context of this run */
 
+/* Every string made below is kept here and freed at exit (a short-lived
+ * tool, but sanitizer builds check for leaks). */
+static void **pool;
+static size_t n_pool, cap_pool;
+
+static void *pooled(void *p)
+{
+    if (!p || (n_pool == cap_pool &&
+               !(pool = realloc(pool, (cap_pool = cap_pool ? cap_pool * 2
+                                                           : 256) *
+                                          sizeof *pool)))) {
+        fputs("rocgen: out of memory\n", stderr);
+        exit(2);
+    }
+    pool[n_pool++] = p;
+    return p;
+}
+
+static void pool_free(void)
+{
+    for (size_t i = 0; i < n_pool; i++)
+        free(pool[i]);
+    free(pool);
+}
+
 static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 static char *fmt(const char *f, ...)
 {
@@ -35,7 +60,7 @@ static char *fmt(const char *f, ...)
     }
     vsnprintf(p, (size_t)n + 1, f, ap2);
     va_end(ap2);
-    return p; /* rocgen is a short-lived tool: these are never freed */
+    return pooled(p);
 }
 
 static char *upper(const char *s)
@@ -65,7 +90,7 @@ static char *cname(const idl_decl *d)
 /* A C string literal for s (n bytes). Non-ASCII as octal escapes. */
 static char *c_string(const char *s, size_t n)
 {
-    char *out = malloc(n * 4 + 3);
+    char *out = pooled(malloc(n * 4 + 3));
     size_t o = 0;
     out[o++] = '"';
     for (size_t i = 0; i < n; i++) {
@@ -608,6 +633,7 @@ static void h_interface(const idl_decl *d)
     for (size_t i = 0; i < anc.n; i++)
         fprintf(H, "%s *%s_as_%s(%s *proxy);\n", cname(anc.v[i]), cn,
                 anc.v[i]->name, cn);
+    free(anc.v);
     fputc('\n', H);
     for (size_t i = 0; i < d->n_all_ops; i++) {
         const idl_operation *op = d->all_ops[i];
@@ -702,12 +728,14 @@ static void gen_header(idl_file *f)
     }
     if (tds.n)
         fputc('\n', H);
+    free(tds.v);
     dlist sts = {NULL, 0};
     for (size_t i = 0; i < all.n; i++)
         if (all.v[i]->kind == IDL_D_STRUCT || all.v[i]->kind == IDL_D_EXCEPTION)
             order_struct(&sts, all.v[i]);
     for (size_t i = 0; i < sts.n; i++)
         h_struct(sts.v[i]);
+    free(sts.v);
     for (size_t i = 0; i < all.n; i++)
         if (all.v[i]->kind == IDL_D_INTERFACE)
             h_interface(all.v[i]);
@@ -890,6 +918,7 @@ static void s_interface(const idl_decl *d)
         fprintf(S, "%s *%s_as_%s(%s *proxy)\n{\n    return (%s *)(void "
                    "*)proxy;\n}\n\n",
                 cname(anc.v[i]), cn, anc.v[i]->name, cn, cname(anc.v[i]));
+    free(anc.v);
 
     /* client stubs */
     for (size_t i = 0; i < d->n_all_ops; i++) {
@@ -1105,5 +1134,8 @@ int main(int argc, char **argv)
         fclose(d);
     }
     idl_ctx_free(C);
+    free(ctrs);
+    free(all.v);
+    pool_free();
     return 0;
 }
