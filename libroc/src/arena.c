@@ -17,11 +17,39 @@ typedef struct block {
     alignas(max_align_t) unsigned char data[];
 } block;
 
+typedef struct foreign {
+    struct foreign *next;
+    void *p;
+} foreign;
+
 struct roc_arena {
     block *head;  /* current block (allocation happens here) */
     block *first; /* kept across resets */
     size_t total;
+    foreign *adopted; /* malloc'd memory handed to the arena */
 };
+
+/* Internal (roci.h): the arena takes ownership of p (from malloc) and frees
+ * it on reset or free. Lets a decoder point into a received buffer instead
+ * of copying it. */
+int roci_arena_adopt(roc_arena *a, void *p);
+int roci_arena_adopt(roc_arena *a, void *p)
+{
+    foreign *f = roc_arena_alloc(a, sizeof *f);
+    if (!f)
+        return ROC_ENOMEM;
+    f->p = p;
+    f->next = a->adopted;
+    a->adopted = f;
+    return 0;
+}
+
+static void free_adopted(roc_arena *a)
+{
+    for (foreign *f = a->adopted; f; f = f->next)
+        free(f->p);
+    a->adopted = NULL;
+}
 
 int roc_arena_new(roc_arena **out)
 {
@@ -48,6 +76,7 @@ void roc_arena_free(roc_arena *a)
 {
     if (!a)
         return;
+    free_adopted(a);
     free_chain(a->head, NULL);
     free(a);
 }
@@ -56,6 +85,7 @@ void roc_arena_reset(roc_arena *a)
 {
     if (!a)
         return;
+    free_adopted(a);
     free_chain(a->head, a->first);
     if (a->first) {
         a->first->next = NULL;

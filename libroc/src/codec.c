@@ -44,6 +44,8 @@ int roci_buf_reserve(roc_buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 256;
     while (cap - b->len < extra)
         cap *= 2;
+    if (extra >= 65536 && cap > b->len + extra + 65536)
+        cap = b->len + extra + 4096; /* one big payload: no 2x slack */
     uint8_t *p = realloc(b->data, cap);
     if (!p)
         return ROC_ENOMEM;
@@ -65,6 +67,17 @@ static int buf_write(void *data, const char *buf, size_t len)
 void roci_packer_init(msgpack_packer *pk, roc_buf *b)
 {
     msgpack_packer_init(pk, b, buf_write);
+}
+
+static int seg_write(void *data, const char *buf, size_t len)
+{
+    roci_wbuf *w = data;
+    return buf_write(w->b, buf, len);
+}
+
+void roci_packer_init_seg(msgpack_packer *pk, roci_wbuf *w)
+{
+    msgpack_packer_init(pk, w, seg_write);
 }
 
 /* ---------------------------------------------------------------- writer */
@@ -113,6 +126,15 @@ int roci_pack_value(msgpack_packer *pk, const roc_value *v, unsigned depth)
         if (v->u.bin.len > UINT32_MAX)
             return ROC_EINVAL;
         rc = msgpack_pack_bin(pk, v->u.bin.len);
+        if (!rc && v->u.bin.len >= ROCI_SEG_MIN && pk->callback == seg_write) {
+            roci_wbuf *w = pk->data;
+            if (!w->seg->ptr) {
+                w->seg->off = w->b->len;
+                w->seg->ptr = v->u.bin.ptr;
+                w->seg->len = v->u.bin.len;
+                break;
+            }
+        }
         if (!rc && v->u.bin.len)
             rc = msgpack_pack_bin_body(pk, v->u.bin.ptr, v->u.bin.len);
         break;
@@ -574,7 +596,7 @@ static int rd_value(roci_rd *r, roc_arena *a, roc_value *out, unsigned depth)
         out->type = ROC_BIN;
         out->u.bin.len = n;
         out->u.bin.ptr = p;
-        if (a) {
+        if (a && !r->borrow) {
             uint8_t *q = roc_arena_alloc(a, n);
             if (!q)
                 return ROC_ENOMEM;

@@ -14,6 +14,7 @@ typedef struct roci_rd {
     const uint8_t *p;
     const uint8_t *end;
     unsigned max_depth;
+    bool borrow; /* bins point into the buffer instead of being copied */
 } roci_rd;
 
 static inline void roci_rd_init(roci_rd *r, const void *buf, size_t len,
@@ -21,6 +22,7 @@ static inline void roci_rd_init(roci_rd *r, const void *buf, size_t len,
 {
     r->p = buf;
     r->end = r->p + len;
+    r->borrow = false;
     /* the decoder recurses: a caller's limit is capped to keep the stack */
     r->max_depth = !max_depth ? ROC_DEFAULT_MAX_DEPTH
                    : max_depth > ROCI_DEPTH_CAP ? ROCI_DEPTH_CAP
@@ -44,6 +46,22 @@ const char *roci_rd_why(void);
 
 /* Writer: a msgpack_packer that appends to b. */
 void roci_packer_init(msgpack_packer *pk, roc_buf *b);
+
+/* A frame may leave one large bytes payload out of its buffer and send it
+ * from the caller's memory (gather write): seg says where it belongs. */
+#define ROCI_SEG_MIN (32u * 1024u)
+typedef struct roci_seg {
+    size_t off;         /* position in the buffer where ptr[0..len) goes */
+    const uint8_t *ptr; /* NULL: no segment */
+    size_t len;
+} roci_seg;
+typedef struct roci_wbuf {
+    roc_buf *b;
+    roci_seg *seg;
+} roci_wbuf;
+/* A packer over w->b that puts the first bin of >= ROCI_SEG_MIN bytes into
+ * w->seg instead of copying it. */
+void roci_packer_init_seg(msgpack_packer *pk, roci_wbuf *w);
 int roci_buf_reserve(roc_buf *b, size_t extra);
 int roci_pack_value(msgpack_packer *pk, const roc_value *v, unsigned depth);
 int roci_pack_str(msgpack_packer *pk, const char *s, size_t len);

@@ -20,6 +20,7 @@
 #include "roci.h"
 
 #define RBUF_INITIAL (64u * 1024u)
+#define ROCI_KEEP_BUF (4u * 1024u * 1024u)
 #define LINGER_MS 1000
 #define LINGER_MAX_BYTES (4u * 1024u * 1024u)
 
@@ -84,6 +85,7 @@ static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
 typedef struct tls_state {
     nng_aio *aio;
     roc_buf scratch;
+    roci_seg seg;
 } tls_state;
 
 static void tl_free(void *p)
@@ -129,13 +131,16 @@ roc_buf *roci_scratch(void)
     return t ? &t->scratch : NULL;
 }
 
+roci_seg *roci_scratch_seg(void)
+{
+    tls_state *t = tls();
+    return t ? &t->seg : NULL;
+}
+
 /* ------------------------------------------------------ frames */
 
-void roci_frame_begin(msgpack_packer *pk, roc_buf *b, uint32_t nelem,
-                      unsigned kind)
+static void frame_head(msgpack_packer *pk, uint32_t nelem, unsigned kind)
 {
-    b->len = 0;
-    roci_packer_init(pk, b);
     static const char zero[4] = {0, 0, 0, 0};
     msgpack_pack_str_body(pk, zero, 4); /* raw append of the prefix */
     msgpack_pack_array(pk, nelem);
@@ -143,11 +148,30 @@ void roci_frame_begin(msgpack_packer *pk, roc_buf *b, uint32_t nelem,
     msgpack_pack_uint8(pk, (uint8_t)kind);
 }
 
-int roci_frame_end(roc_buf *b)
+void roci_frame_begin(msgpack_packer *pk, roc_buf *b, uint32_t nelem,
+                      unsigned kind)
+{
+    b->len = 0;
+    roci_packer_init(pk, b);
+    frame_head(pk, nelem, kind);
+}
+
+void roci_frame_begin_seg(msgpack_packer *pk, roci_wbuf *w, uint32_t nelem,
+                          unsigned kind)
+{
+    w->b->len = 0;
+    w->seg->off = 0;
+    w->seg->ptr = NULL;
+    w->seg->len = 0;
+    roci_packer_init_seg(pk, w);
+    frame_head(pk, nelem, kind);
+}
+
+int roci_frame_end_seg(roc_buf *b, const roci_seg *seg)
 {
     if (!b->data || b->len < 4)
         return ROC_ENOMEM;
-    size_t n = b->len - 4;
+    size_t n = b->len - 4 + (seg && seg->ptr ? seg->len : 0);
     if (n > UINT32_MAX)
         return ROC_ETOOBIG;
     b->data[0] = (uint8_t)(n >> 24);
@@ -155,6 +179,11 @@ int roci_frame_end(roc_buf *b)
     b->data[2] = (uint8_t)(n >> 8);
     b->data[3] = (uint8_t)n;
     return 0;
+}
+
+int roci_frame_end(roc_buf *b)
+{
+    return roci_frame_end_seg(b, NULL);
 }
 
 /* ------------------------------------------------------ lifetime */
@@ -222,6 +251,7 @@ void roci_conn_destroy(roci_conn *c)
         nng_stream_dialer_free(c->dialer);
     roc_buf_free(&c->out);
     roc_buf_free(&c->next);
+    free(c->out_seg_owner);
     free(c->rbuf);
     free(c->url);
     pthread_mutex_destroy(&c->mtx);
@@ -361,12 +391,47 @@ roci_pending *roci_conn_take_expired(roci_conn *c, uint64_t now)
 
 /* Starts an async send of c->out from out_off. Caller holds mtx and has set
  * sending. Takes a reference for the aio. */
+/* The iovs of what is left of buf with seg spliced in, after done bytes. */
+static unsigned build_iov(nng_iov iov[3], const uint8_t *buf, size_t len,
+                          const roci_seg *seg, size_t done)
+{
+    size_t sl = seg && seg->ptr ? seg->len : 0;
+    size_t off = sl ? seg->off : len;
+    unsigned n = 0;
+    if (done < off)
+        iov[n++] = (nng_iov){(void *)(buf + done), off - done};
+    if (sl && done < off + sl) {
+        size_t k = done > off ? done - off : 0;
+        iov[n++] = (nng_iov){(void *)(seg->ptr + k), sl - k};
+    }
+    if (sl && len > off) {
+        size_t k = done > off + sl ? done - off - sl : 0;
+        iov[n++] = (nng_iov){(void *)(buf + off + k), len - off - k};
+    }
+    return n;
+}
+
+static size_t out_total(const roci_conn *c)
+{
+    return c->out.len + (c->out_seg.ptr ? c->out_seg.len : 0);
+}
+
 static void start_send_locked(roci_conn *c)
 {
-    nng_iov iov = {c->out.data + c->out_off, c->out.len - c->out_off};
-    nng_aio_set_iov(c->wr_aio, 1, &iov);
+    nng_iov iov[3];
+    unsigned n = build_iov(iov, c->out.data, c->out.len, &c->out_seg,
+                           c->out_off);
+    nng_aio_set_iov(c->wr_aio, n, iov);
     roci_conn_ref(c);
     nng_stream_send(c->stream, c->wr_aio);
+}
+
+static void drop_out_seg_locked(roci_conn *c)
+{
+    free(c->out_seg_owner);
+    c->out_seg_owner = NULL;
+    c->out_seg.ptr = NULL;
+    c->out_seg.len = 0;
 }
 
 static void swap_and_send_locked(roci_conn *c)
@@ -376,6 +441,7 @@ static void swap_and_send_locked(roci_conn *c)
     c->next = t;
     c->next.len = 0;
     c->out_off = 0;
+    drop_out_seg_locked(c);
     c->sending = true;
     start_send_locked(c);
 }
@@ -388,6 +454,7 @@ static void wr_cb(void *arg)
         pthread_mutex_lock(&c->mtx);
         c->sending = false;
         c->out.len = 0;
+        drop_out_seg_locked(c);
         pthread_mutex_unlock(&c->mtx);
         roci_conn_close(c, roci_nng_err(rv), nng_strerror(rv));
         roci_conn_unref(c);
@@ -395,19 +462,19 @@ static void wr_cb(void *arg)
     }
     pthread_mutex_lock(&c->mtx);
     c->out_off += nng_aio_count(c->wr_aio);
-    if (c->out_off < c->out.len && c->state != ROCI_ST_CLOSED) {
+    if (c->out_off < out_total(c) && c->state != ROCI_ST_CLOSED) {
         start_send_locked(c);
     } else {
         c->out.len = 0;
         c->out_off = 0;
+        drop_out_seg_locked(c);
         if (c->next.len && !c->corked && c->state != ROCI_ST_CLOSED) {
             swap_and_send_locked(c);
         } else {
             c->sending = false;
-            /* don't keep a huge buffer around after a big message */
-            if (c->out.cap > (1u << 20)) {
+            /* don't keep a huge buffer around after a rare big message */
+            if (c->out.cap > ROCI_KEEP_BUF)
                 roc_buf_free(&c->out);
-            }
         }
     }
     bool flushed_close = c->close_when_flushed && !c->sending &&
@@ -418,39 +485,64 @@ static void wr_cb(void *arg)
     roci_conn_unref(c);
 }
 
-static int append_locked(roci_conn *c, const uint8_t *frame, size_t len)
+static int append_locked(roci_conn *c, const uint8_t *frame, size_t len,
+                         const roci_seg *seg)
 {
-    if (roci_buf_reserve(&c->next, len) != 0)
+    size_t sl = seg && seg->ptr ? seg->len : 0;
+    if (roci_buf_reserve(&c->next, len + sl) != 0)
         return ROC_ENOMEM;
-    memcpy(c->next.data + c->next.len, frame, len);
-    c->next.len += len;
+    uint8_t *d = c->next.data + c->next.len;
+    if (sl) {
+        memcpy(d, frame, seg->off);
+        memcpy(d + seg->off, seg->ptr, sl);
+        memcpy(d + seg->off + sl, frame + seg->off, len - seg->off);
+    } else {
+        memcpy(d, frame, len);
+    }
+    c->next.len += len + sl;
     return 0;
 }
 
-int roci_conn_send(roci_conn *c, const uint8_t *frame, size_t len,
-                   nng_aio *sync_aio)
+/* Writes buf (with seg spliced in) on the caller's callback-less aio. */
+static int write_direct(roci_conn *c, nng_aio *aio, const uint8_t *buf,
+                        size_t len, const roci_seg *seg)
+{
+    size_t total = len + (seg && seg->ptr ? seg->len : 0);
+    size_t done = 0;
+    while (done < total) {
+        nng_iov iov[3];
+        unsigned n = build_iov(iov, buf, len, seg, done);
+        nng_aio_set_iov(aio, n, iov);
+        nng_aio_set_timeout(aio, NNG_DURATION_DEFAULT);
+        nng_stream_send(c->stream, aio);
+        nng_aio_wait(aio);
+        int rv = nng_aio_result(aio);
+        if (rv != 0)
+            return rv;
+        done += nng_aio_count(aio);
+    }
+    return 0;
+}
+
+/* The one send path. owned: the frame is in *owned, whose buffer may be
+ * swapped into the queue instead of copied (owned then holds another
+ * buffer). */
+static int send_impl(roci_conn *c, const uint8_t *frame, size_t len,
+                     const roci_seg *seg, nng_aio *sync_aio, roc_buf *owned,
+                     void *seg_owner)
 {
     pthread_mutex_lock(&c->mtx);
     if (c->state == ROCI_ST_CLOSED) {
         pthread_mutex_unlock(&c->mtx);
+        free(seg_owner);
         return ROC_ECLOSED;
     }
-    if (sync_aio && !c->sending && !c->corked && c->next.len == 0) {
-        /* Direct write from the caller's buffer. */
+    bool idle = !c->sending && c->next.len == 0;
+    if (sync_aio && idle && !c->corked) {
+        /* Direct write from the caller's memory: no copy, no hand-off. */
         c->sending = true;
         pthread_mutex_unlock(&c->mtx);
-        size_t off = 0;
-        int rv = 0;
-        while (off < len) {
-            nng_iov iov = {(void *)(frame + off), len - off};
-            nng_aio_set_iov(sync_aio, 1, &iov);
-            nng_aio_set_timeout(sync_aio, NNG_DURATION_DEFAULT);
-            nng_stream_send(c->stream, sync_aio);
-            nng_aio_wait(sync_aio);
-            if ((rv = nng_aio_result(sync_aio)) != 0)
-                break;
-            off += nng_aio_count(sync_aio);
-        }
+        int rv = write_direct(c, sync_aio, frame, len, seg);
         pthread_mutex_lock(&c->mtx);
         c->sending = false;
         if (rv == 0 && c->next.len && !c->corked &&
@@ -463,11 +555,51 @@ int roci_conn_send(roci_conn *c, const uint8_t *frame, size_t len,
         }
         return 0;
     }
-    int rc = append_locked(c, frame, len);
+    bool has_seg = seg && seg->ptr;
+    size_t total = len + (has_seg ? seg->len : 0);
+    if (owned && (!has_seg || seg_owner) && idle &&
+        (!c->corked || total >= ROCI_SEG_MIN)) {
+        /* Take the caller's buffer (and payload) as the ones being sent:
+         * no copy. */
+        roc_buf t = c->out;
+        c->out = *owned;
+        *owned = t;
+        owned->len = 0;
+        c->out_off = 0;
+        if (has_seg) {
+            c->out_seg = *seg;
+            c->out_seg_owner = seg_owner;
+        }
+        c->sending = true;
+        start_send_locked(c);
+        pthread_mutex_unlock(&c->mtx);
+        return 0;
+    }
+    int rc = append_locked(c, frame, len, seg);
     if (rc == 0 && !c->sending && !c->corked)
         swap_and_send_locked(c);
     pthread_mutex_unlock(&c->mtx);
+    free(seg_owner);
     return rc;
+}
+
+int roci_conn_send(roci_conn *c, const uint8_t *frame, size_t len,
+                   nng_aio *sync_aio)
+{
+    return send_impl(c, frame, len, NULL, sync_aio, NULL, NULL);
+}
+
+int roci_conn_send_buf(roci_conn *c, roc_buf *b, const roci_seg *seg,
+                       nng_aio *sync_aio)
+{
+    return send_impl(c, b->data, b->len, seg, sync_aio,
+                     seg && seg->ptr ? NULL : b, NULL);
+}
+
+int roci_conn_send_owned(roci_conn *c, roc_buf *b, const roci_seg *seg,
+                         void *owner)
+{
+    return send_impl(c, b->data, b->len, seg, NULL, b, owner);
 }
 
 int roci_conn_send_error(roci_conn *c, uint64_t id, int wire_code,
@@ -608,8 +740,10 @@ static int parse_frames(roci_conn *c)
         }
         if (avail - 4 < n)
             break;
+        c->rbuf_takeable = c->roff == 0 && n >= ROCI_SEG_MIN;
         c->roff += 4 + n;
         handle_frame(c, h + 4, n);
+        c->rbuf_takeable = false;
     }
     if (c->roff && !parked) {
         memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
@@ -750,6 +884,25 @@ static void send_pong(roci_conn *c, const uint8_t *tok, size_t tlen)
     b->len += tlen;
     if (roci_frame_end(b) == 0)
         roci_conn_send(c, b->data, b->len, NULL);
+}
+
+uint8_t *roci_conn_take_rbuf(roci_conn *c)
+{
+    if (!c->rbuf_takeable)
+        return NULL;
+    size_t tail = c->rlen - c->roff;
+    size_t cap = tail + 4096 > RBUF_INITIAL ? tail + 4096 : RBUF_INITIAL;
+    uint8_t *nb = malloc(cap);
+    if (!nb)
+        return NULL;
+    memcpy(nb, c->rbuf + c->roff, tail);
+    uint8_t *old = c->rbuf;
+    c->rbuf = nb;
+    c->rcap = cap;
+    c->rlen = tail;
+    c->roff = 0;
+    c->rbuf_takeable = false;
+    return old;
 }
 
 static void dispatch_reply(roci_conn *c, uint64_t id, int rc, roci_rd *r)

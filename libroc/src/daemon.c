@@ -336,15 +336,18 @@ static void reply_result(roc_call *c, const roc_value *result)
     }
     atomic_fetch_add(&c->d->calls, 1);
     roc_buf *b = roci_scratch();
-    if (!b)
+    roci_seg *seg = roci_scratch_seg();
+    if (!b || !seg)
         return;
     msgpack_packer pk;
-    roci_frame_begin(&pk, b, 4, ROCI_RESULT);
+    roci_wbuf w = {b, seg};
+    roci_frame_begin_seg(&pk, &w, 4, ROCI_RESULT);
     msgpack_pack_uint64(&pk, c->id);
     int rc = roci_pack_value(&pk, result, 0);
     if (rc == 0)
-        rc = roci_frame_end(b);
-    if (rc == 0 && b->len - 4 > c->conn->max_frame)
+        rc = roci_frame_end_seg(b, seg);
+    size_t total = b->len + (seg->ptr ? seg->len : 0);
+    if (rc == 0 && total - 4 > c->conn->max_frame)
         rc = ROC_ETOOBIG;
     if (rc != 0) {
         atomic_fetch_sub(&c->d->calls, 1);
@@ -358,7 +361,18 @@ static void reply_result(roc_call *c, const roc_value *result)
                     msg, NULL);
         return;
     }
-    roci_conn_send(c->conn, b->data, b->len, NULL);
+    roci_conn *conn = c->conn;
+    if (seg->ptr && !c->on_worker && seg->ptr >= conn->rbuf &&
+        seg->ptr + seg->len <= conn->rbuf + conn->rlen) {
+        /* a big payload that is part of the request (an echo): the read
+         * buffer travels to the send queue instead of being copied */
+        void *owner = roci_conn_take_rbuf(conn);
+        if (owner) {
+            roci_conn_send_owned(conn, b, seg, owner);
+            return;
+        }
+    }
+    roci_conn_send_buf(conn, b, seg, NULL);
 }
 
 /* Finds or makes the instance for this call. */
@@ -579,6 +593,9 @@ static void on_call(roci_conn *conn, roci_incoming *in)
     if (in->deadline_ms >= 0)
         c->deadline = roci_now_ms() + (uint64_t)in->deadline_ms;
     c->args = roc_arena_alloc(a, sizeof *c->args);
+    /* an inline call finishes before the read buffer moves: its bytes
+     * arguments can point into it */
+    in->args.borrow = !blocking;
     int rc = c->args ? roci_rd_value(&in->args, a, c->args) : ROC_ENOMEM;
     if (rc != 0) {
         early_error(conn, in, rc == ROC_ENOMEM ? ROC_EINTERNAL : ROC_EBADARGS,

@@ -264,13 +264,19 @@ int roc_proxy_bind(roc_proxy *p, roc_error *err)
 
 /* ------------------------------------------------------------ encoding */
 
-static int encode_call(roc_buf *b, unsigned kind, uint64_t id,
+/* Encodes a call frame into b. With seg, one large bytes argument stays
+ * in the caller's memory (sent by a gather write). */
+static int encode_call(roc_buf *b, roci_seg *seg, unsigned kind, uint64_t id,
                        const char *object, const char *method,
                        const roc_value *args, int timeout_ms,
                        const char *trace)
 {
     msgpack_packer pk;
-    roci_frame_begin(&pk, b, 7, kind);
+    roci_wbuf w = {b, seg};
+    if (seg)
+        roci_frame_begin_seg(&pk, &w, 7, kind);
+    else
+        roci_frame_begin(&pk, b, 7, kind);
     msgpack_pack_uint64(&pk, id);
     int rc = roci_pack_str(&pk, object, strlen(object));
     if (!rc)
@@ -292,8 +298,9 @@ static int encode_call(roc_buf *b, unsigned kind, uint64_t id,
         roci_pack_str(&pk, "trace", 5);
         roci_pack_str(&pk, trace, strlen(trace));
     }
-    rc = roci_frame_end(b);
-    if (rc == 0 && b->len - 4 > ROC_DEFAULT_MAX_FRAME)
+    rc = roci_frame_end_seg(b, seg);
+    if (rc == 0 &&
+        b->len - 4 + (seg && seg->ptr ? seg->len : 0) > ROC_DEFAULT_MAX_FRAME)
         rc = ROC_ETOOBIG;
     return rc;
 }
@@ -373,7 +380,13 @@ static void sync_complete(roci_pending *pp, int rc, roci_rd *r,
         out = 0;
         if (w->result) {
             roc_value *v = roc_arena_alloc(w->arena, sizeof *v);
+            /* a big reply: keep the received buffer, decode in place */
+            uint8_t *buf = v ? roci_conn_take_rbuf(w->c) : NULL;
+            bool adopted = buf && roci_arena_adopt(w->arena, buf) == 0;
+            r->borrow = adopted;
             out = v ? roci_rd_value(r, w->arena, v) : ROC_ENOMEM;
+            if (buf && !adopted)
+                free(buf); /* decoded by copy */
             if (out)
                 out = roc_error_set(w->err, out, "cannot decode the result");
             else
@@ -432,9 +445,10 @@ static int call_once(roc_proxy *p, const char *method, const roc_value *args,
         left = spent >= (uint64_t)timeout ? 1 : timeout - (int)spent;
     }
     roc_buf *b = roci_scratch();
-    rc = b ? encode_call(b, ROCI_CALL, id, p->object, method, args, left,
-                         opts ? opts->trace : NULL)
-           : ROC_ENOMEM;
+    roci_seg *seg = roci_scratch_seg();
+    rc = b && seg ? encode_call(b, seg, ROCI_CALL, id, p->object, method,
+                                args, left, opts ? opts->trace : NULL)
+                  : ROC_ENOMEM;
     if (rc) {
         if (roci_conn_remove_pending(c, &w.p)) {
             rc = encode_fail(err, rc, method);
@@ -442,7 +456,7 @@ static int call_once(roc_proxy *p, const char *method, const roc_value *args,
         }
         /* the connection closed meanwhile and completed it */
     } else {
-        roci_conn_send(c, b->data, b->len, roci_thread_aio());
+        roci_conn_send_buf(c, b, seg, roci_thread_aio());
     }
     /* wait */
     pthread_mutex_lock(&c->mtx);
@@ -514,7 +528,8 @@ int roc_proxy_oneway(roc_proxy *p, const char *method, const roc_value *args,
     if (rc)
         return rc;
     roc_buf *b = roci_scratch();
-    rc = b ? encode_call(b, ROCI_ONEWAY, 0, p->object, method, args, -1, NULL)
+    rc = b ? encode_call(b, NULL, ROCI_ONEWAY, 0, p->object, method, args, -1,
+                         NULL)
            : ROC_ENOMEM;
     if (rc)
         rc = encode_fail(err, rc, method);
@@ -634,8 +649,8 @@ int roc_proxy_call_async(roc_proxy *p, const char *method,
                              p->url);
     }
     roc_buf *b = roci_scratch();
-    rc = b ? encode_call(b, ROCI_CALL, id, p->object, method, args, timeout,
-                         opts ? opts->trace : NULL)
+    rc = b ? encode_call(b, NULL, ROCI_CALL, id, p->object, method, args,
+                         timeout, opts ? opts->trace : NULL)
            : ROC_ENOMEM;
     if (rc) {
         if (roci_conn_remove_pending(c, &f->p))

@@ -104,10 +104,13 @@ struct roci_conn {
     size_t rcap;
     size_t rlen;
     size_t roff;   /* parsed up to here (non-zero while paused) */
+    bool rbuf_takeable; /* the frame being handled starts rbuf and is big */
     atomic_bool paused; /* owner: too many calls in flight, stop reading */
     bool parked;   /* under mtx: the read loop stopped because of paused */
     /* writing, under mtx */
     roc_buf out;   /* being sent */
+    roci_seg out_seg;    /* a payload sent from outside out (no copy) */
+    void *out_seg_owner; /* freed once out_seg is sent */
     roc_buf next;  /* queued while a send is in flight */
     size_t out_off;
     bool sending;
@@ -148,11 +151,26 @@ bool roci_conn_usable(roci_conn *c);
 void roci_frame_begin(msgpack_packer *pk, roc_buf *b, uint32_t nelem,
                       unsigned kind);
 int roci_frame_end(roc_buf *b);
+/* The same for a frame whose large bytes payload stays in the caller's
+ * memory (see roci_seg). */
+void roci_frame_begin_seg(msgpack_packer *pk, roci_wbuf *w, uint32_t nelem,
+                          unsigned kind);
+int roci_frame_end_seg(roc_buf *b, const roci_seg *seg);
 /* Queues a whole frame (copied). With sync_aio (a callback-less aio of the
  * calling thread) and an idle connection, the frame is written from the
  * caller's buffer at once, without a hand-off. */
 int roci_conn_send(roci_conn *c, const uint8_t *frame, size_t len,
                    nng_aio *sync_aio);
+/* Sends the frame in *b (plus seg, when given, spliced in at seg->off).
+ * Without seg, b's buffer may be swapped into the send queue instead of
+ * being copied: b then holds another (empty) buffer. */
+int roci_conn_send_buf(roci_conn *c, roc_buf *b, const roci_seg *seg,
+                       nng_aio *sync_aio);
+/* As roci_conn_send_buf without a sync aio, for a seg inside owner (a
+ * malloc'd buffer, e.g. from roci_conn_take_rbuf): the connection takes
+ * owner and frees it once sent, so the payload is never copied. */
+int roci_conn_send_owned(roci_conn *c, roc_buf *b, const roci_seg *seg,
+                         void *owner);
 /* Builds and queues an error reply [1,4,id,[code,type,message,data]]. */
 int roci_conn_send_error(roci_conn *c, uint64_t id, int wire_code,
                          const char *type, const char *message,
@@ -173,6 +191,13 @@ bool roci_conn_remove_pending(roci_conn *c, roci_pending *p);
 /* Removes and returns every pending whose deadline is before now. */
 roci_pending *roci_conn_take_expired(roci_conn *c, uint64_t now);
 
+/* During a pending's complete (on the read thread): when the reply frame
+ * is large and starts the read buffer, takes that buffer (malloc'd; the
+ * caller frees it or gives it to an arena) so that the reply can be decoded
+ * in place. NULL when not possible. */
+uint8_t *roci_conn_take_rbuf(roci_conn *c);
+int roci_arena_adopt(roc_arena *a, void *p);
+
 /* The calling thread's callback-less aio (for synchronous sends/reads). */
 nng_aio *roci_thread_aio(void);
 
@@ -180,8 +205,10 @@ nng_aio *roci_thread_aio(void);
 void roci_reaper_defer_free(roci_conn *c);
 void roci_reaper_add_tick(void (*fn)(void));
 
-/* Shared thread-local scratch buffer for encoding frames. */
+/* Shared thread-local scratch buffer for encoding frames, and its
+ * segment. */
 roc_buf *roci_scratch(void);
+roci_seg *roci_scratch_seg(void);
 
 /* The URL nng is given for a ROC URL: inproc://NAME becomes a Linux
  * abstract socket private to this process (nng 1.5.2 has no inproc
