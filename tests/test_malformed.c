@@ -535,6 +535,18 @@ static void test_valid_session(void **state)
     }
     assert_true(seen[0] && seen[1] && seen[2]);
 
+    /* an empty object id is just an unknown object */
+    out_init(&o);
+    pack_call(&o.pk, 8, "", "echo", 1, &arg);
+    assert_int_equal(send_frame(&r, o.sb.data, o.sb.size), 0);
+    out_free(&o);
+    env = expect_kind(&r, a, 4);
+    check_error_body(env, 8, 1, "roc.NoSuchObject");
+
+    /* an unsolicited pong is ignored */
+    static const uint8_t pong[] = {0x93, 0x01, 0x07, 0x01};
+    assert_int_equal(send_frame(&r, pong, sizeof pong), 0);
+
     /* still served after all that */
     out_init(&o);
     pack_call(&o.pk, 6, "t", "echo", 1, &arg);
