@@ -215,6 +215,14 @@ roci_seg *roci_scratch_seg(void);
  * streams). Writes into buf; returns buf or the url itself. */
 const char *roci_transport_url(const char *url, char *buf, size_t len);
 
+/* Naming (naming.c): resolves a ROCNAME: or ROCMETA: URI through the name
+ * server (the URI's @url, else ROC_NS, else tcp://127.0.0.1:9090) to the
+ * object URIs ("ROC:id@url") registered for it: *uris is a malloc'd array
+ * of malloc'd strings (free each and the array). ROC_ENOTFOUND when nothing
+ * is registered, ROC_EUNAVAIL/ROC_ECONNREFUSED when no name server answers. */
+int roci_naming_resolve(const roc_uri *u, int timeout_ms, char ***uris,
+                        size_t *n, roc_error *err);
+
 /* Daemon and client-side connection registry (proxy.c). */
 void roci_client_tick(void);
 
