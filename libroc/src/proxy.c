@@ -118,13 +118,26 @@ static int get_conn(const char *url, int timeout_ms, roci_conn **out,
 
 /* ------------------------------------------------------------ proxies */
 
-struct roc_proxy {
-    pthread_mutex_t mtx;
-    char *uri;
+/* One place the object lives: a ROC: URI's id and url, and the connection
+ * the proxy uses for it (under the proxy's mutex). */
+typedef struct target {
     char *object;
     char *url;
-    int timeout_ms;
     roci_conn *conn;
+} target;
+
+struct roc_proxy {
+    pthread_mutex_t mtx;
+    char *uri;          /* as opened (normalised for ROC:) */
+    roc_arena *ua;      /* holds u */
+    roc_uri u;          /* parsed uri, for re-resolution of names */
+    bool named;         /* ROCNAME:/ROCMETA:: resolved through the name server */
+    target **t;         /* replicas; calls rotate over them */
+    size_t nt;
+    size_t rr;
+    target **retired;   /* replaced by a re-resolution, freed at close */
+    size_t nretired;
+    int timeout_ms;
 };
 
 static int default_timeout(void)
@@ -139,44 +152,102 @@ static int default_timeout(void)
     return ROC_DEFAULT_TIMEOUT_MS;
 }
 
+static void target_free(target *t)
+{
+    if (!t)
+        return;
+    if (t->conn) {
+        unuse_conn(t->conn);
+        roci_conn_unref(t->conn);
+    }
+    free(t->object);
+    free(t->url);
+    free(t);
+}
+
+/* Makes targets from ROC: URI strings; 0 or an error. */
+static int make_targets(char **uris, size_t n, target ***out, size_t *nout,
+                        roc_error *err)
+{
+    target **ts = calloc(n ? n : 1, sizeof *ts);
+    if (!ts)
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    size_t k = 0;
+    roc_arena *a = NULL;
+    int rc = roc_arena_new(&a);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        roc_uri u;
+        if (roc_uri_parse(a, uris[i], &u, NULL) != 0 ||
+            u.kind != ROC_URI_OBJECT)
+            continue; /* a bad registration: skip it */
+        target *t = calloc(1, sizeof *t);
+        if (!t || !(t->object = strdup(u.id)) || !(t->url = strdup(u.url))) {
+            target_free(t);
+            rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+            break;
+        }
+        ts[k++] = t;
+    }
+    roc_arena_free(a);
+    if (rc == 0 && k == 0)
+        rc = roc_error_set(err, ROC_ENOTFOUND,
+                           "no usable object URI was registered");
+    if (rc) {
+        for (size_t i = 0; i < k; i++)
+            target_free(ts[i]);
+        free(ts);
+        return rc;
+    }
+    *out = ts;
+    *nout = k;
+    return 0;
+}
+
+static int resolve(roc_proxy *p, target ***ts, size_t *n, roc_error *err)
+{
+    char **uris = NULL;
+    size_t nu = 0;
+    int rc = roci_naming_resolve(&p->u, p->timeout_ms, &uris, &nu, err);
+    if (rc == 0)
+        rc = make_targets(uris, nu, ts, n, err);
+    for (size_t i = 0; i < nu; i++)
+        free(uris[i]);
+    free(uris);
+    return rc;
+}
+
 int roc_proxy_open(roc_proxy **out, const char *uri, roc_error *err)
 {
     if (!out || !uri)
         return roc_error_set(err, ROC_EINVAL, "roc_proxy_open: no URI");
-    roc_arena *a;
-    if (roc_arena_new(&a) != 0)
-        return roc_error_set(err, ROC_ENOMEM, "out of memory");
-    roc_uri u;
-    int rc = roc_uri_parse(a, uri, &u, err);
-    if (rc) {
-        roc_arena_free(a);
-        return rc;
-    }
-    if (u.kind != ROC_URI_OBJECT) {
-        roc_arena_free(a);
-        return roc_error_set(err, ROC_EUNAVAIL,
-                             "'%s' needs a name server lookup; this build "
-                             "resolves only ROC: URIs",
-                             uri);
-    }
     roc_proxy *p = calloc(1, sizeof *p);
-    if (!p) {
-        roc_arena_free(a);
+    if (!p || roc_arena_new(&p->ua) != 0) {
+        free(p);
         return roc_error_set(err, ROC_ENOMEM, "out of memory");
     }
     pthread_mutex_init(&p->mtx, NULL);
-    p->object = strdup(u.id);
-    p->url = strdup(u.url);
-    size_t n = strlen(u.id) + strlen(u.url) + 6;
-    p->uri = malloc(n);
-    if (p->uri)
-        snprintf(p->uri, n, "ROC:%s@%s", u.id, u.url);
-    roc_arena_free(a);
-    if (!p->object || !p->url || !p->uri) {
-        roc_proxy_close(p);
-        return roc_error_set(err, ROC_ENOMEM, "out of memory");
-    }
     p->timeout_ms = default_timeout();
+    int rc = roc_uri_parse(p->ua, uri, &p->u, err);
+    if (rc == 0 && p->u.kind == ROC_URI_OBJECT) {
+        size_t n = strlen(p->u.id) + strlen(p->u.url) + 6;
+        char *one = malloc(n);
+        if (one) {
+            snprintf(one, n, "ROC:%s@%s", p->u.id, p->u.url);
+            p->uri = one;
+            rc = make_targets(&one, 1, &p->t, &p->nt, err);
+        } else {
+            rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+        }
+    } else if (rc == 0) {
+        p->named = true;
+        p->uri = strdup(uri);
+        rc = p->uri ? resolve(p, &p->t, &p->nt, err)
+                    : roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    if (rc) {
+        roc_proxy_close(p);
+        return rc;
+    }
     *out = p;
     return 0;
 }
@@ -185,13 +256,14 @@ void roc_proxy_close(roc_proxy *p)
 {
     if (!p)
         return;
-    if (p->conn) {
-        unuse_conn(p->conn);
-        roci_conn_unref(p->conn);
-    }
+    for (size_t i = 0; i < p->nt; i++)
+        target_free(p->t[i]);
+    free(p->t);
+    for (size_t i = 0; i < p->nretired; i++)
+        target_free(p->retired[i]);
+    free(p->retired);
     free(p->uri);
-    free(p->object);
-    free(p->url);
+    roc_arena_free(p->ua);
     pthread_mutex_destroy(&p->mtx);
     free(p);
 }
@@ -203,7 +275,8 @@ const char *roc_proxy_uri(const roc_proxy *p)
 
 const char *roc_proxy_object(const roc_proxy *p)
 {
-    return p ? p->object : NULL;
+    /* targets are only ever added, never freed before close */
+    return p && p->nt ? p->t[0]->object : NULL;
 }
 
 void roc_proxy_set_timeout(roc_proxy *p, int timeout_ms)
@@ -217,31 +290,32 @@ int roc_proxy_get_timeout(const roc_proxy *p)
     return p ? p->timeout_ms : -1;
 }
 
-/* A referenced usable connection for p (redials when the old one died). */
-static int proxy_conn(roc_proxy *p, int timeout_ms, roci_conn **out,
-                      roc_error *err)
+/* A referenced usable connection for target t (redials when the old one
+ * died). */
+static int target_conn(roc_proxy *p, target *t, int timeout_ms,
+                       roci_conn **out, roc_error *err)
 {
     pthread_mutex_lock(&p->mtx);
-    roci_conn *c = p->conn;
+    roci_conn *c = t->conn;
     if (c && roci_conn_usable(c)) {
         roci_conn_ref(c);
         pthread_mutex_unlock(&p->mtx);
         *out = c;
         return 0;
     }
-    p->conn = NULL;
+    t->conn = NULL;
     pthread_mutex_unlock(&p->mtx);
     if (c) {
         unuse_conn(c);
         roci_conn_unref(c);
     }
-    int rc = get_conn(p->url, timeout_ms, &c, err);
+    int rc = get_conn(t->url, timeout_ms, &c, err);
     if (rc)
         return rc;
     roci_conn_ref(c);
     pthread_mutex_lock(&p->mtx);
-    roci_conn *old = p->conn;
-    p->conn = c;
+    roci_conn *old = t->conn;
+    t->conn = c;
     pthread_mutex_unlock(&p->mtx);
     if (old) {
         unuse_conn(old);
@@ -251,12 +325,76 @@ static int proxy_conn(roc_proxy *p, int timeout_ms, roci_conn **out,
     return 0;
 }
 
+/* Failures that happen before a call is sent: another replica may serve. */
+static bool not_reached(int rc)
+{
+    return rc == ROC_ECONNREFUSED || rc == ROC_EUNREACHABLE ||
+           rc == ROC_ECLOSED || rc == ROC_ETRANSPORT || rc == ROC_ETIMEDOUT;
+}
+
+/* Picks a replica (rotating) and gives a connection to it. When no replica
+ * can be reached and the proxy stands for a name, asks the name server
+ * again once (the server may have moved). */
+static int acquire(roc_proxy *p, int timeout_ms, target **tout,
+                   roci_conn **cout, roc_error *err)
+{
+    bool reresolved = false;
+    int rc = ROC_ENOTFOUND;
+    for (;;) {
+        pthread_mutex_lock(&p->mtx);
+        size_t n = p->nt;
+        size_t start = p->rr++;
+        pthread_mutex_unlock(&p->mtx);
+        for (size_t i = 0; i < n; i++) {
+            pthread_mutex_lock(&p->mtx);
+            target *t = p->t[(start + i) % p->nt];
+            pthread_mutex_unlock(&p->mtx);
+            rc = target_conn(p, t, timeout_ms, cout, err);
+            if (rc == 0) {
+                *tout = t;
+                return 0;
+            }
+            if (!not_reached(rc))
+                return rc;
+        }
+        if (!p->named || reresolved)
+            return rc;
+        reresolved = true;
+        target **ts;
+        size_t nts;
+        roc_error rerr = ROC_ERROR_INIT;
+        if (resolve(p, &ts, &nts, &rerr) != 0) {
+            roc_error_clear(&rerr);
+            return rc; /* keep the connection error */
+        }
+        roc_error_clear(&rerr);
+        pthread_mutex_lock(&p->mtx);
+        target **ret = realloc(p->retired,
+                               (p->nretired + p->nt) * sizeof *ret);
+        if (!ret) {
+            pthread_mutex_unlock(&p->mtx);
+            for (size_t i = 0; i < nts; i++)
+                target_free(ts[i]);
+            free(ts);
+            return rc;
+        }
+        p->retired = ret;
+        memcpy(p->retired + p->nretired, p->t, p->nt * sizeof *ret);
+        p->nretired += p->nt;
+        free(p->t);
+        p->t = ts;
+        p->nt = nts;
+        pthread_mutex_unlock(&p->mtx);
+    }
+}
+
 int roc_proxy_bind(roc_proxy *p, roc_error *err)
 {
     if (!p)
         return roc_error_set(err, ROC_EINVAL, "no proxy");
     roci_conn *c;
-    int rc = proxy_conn(p, p->timeout_ms, &c, err);
+    target *t;
+    int rc = acquire(p, p->timeout_ms, &t, &c, err);
     if (rc == 0)
         roci_conn_unref(c);
     return rc;
@@ -418,7 +556,8 @@ static int call_once(roc_proxy *p, const char *method, const roc_value *args,
     int timeout = resolve_timeout(p, opts);
     uint64_t start = roci_now_ms();
     roci_conn *c;
-    int rc = proxy_conn(p, timeout, &c, err);
+    target *t;
+    int rc = acquire(p, timeout, &t, &c, err);
     if (rc)
         return rc;
     sync_wait w;
@@ -436,7 +575,7 @@ static int call_once(roc_proxy *p, const char *method, const roc_value *args,
     uint64_t id = roci_conn_add_pending(c, &w.p);
     if (!id) {
         rc = roc_error_set(err, ROC_ECLOSED, "connection to %s closed",
-                           p->url);
+                           t->url);
         goto out;
     }
     int left = timeout;
@@ -446,7 +585,7 @@ static int call_once(roc_proxy *p, const char *method, const roc_value *args,
     }
     roc_buf *b = roci_scratch();
     roci_seg *seg = roci_scratch_seg();
-    rc = b && seg ? encode_call(b, seg, ROCI_CALL, id, p->object, method,
+    rc = b && seg ? encode_call(b, seg, ROCI_CALL, id, t->object, method,
                                 args, left, opts ? opts->trace : NULL)
                   : ROC_ENOMEM;
     if (rc) {
@@ -473,7 +612,7 @@ static int call_once(roc_proxy *p, const char *method, const roc_value *args,
             if (roci_conn_remove_pending(c, &w.p)) {
                 send_cancel(c, id);
                 rc = roc_error_set(err, ROC_ETIMEDOUT,
-                                   "%s.%s timed out after %d ms", p->object,
+                                   "%s.%s timed out after %d ms", t->object,
                                    method, timeout);
                 goto out;
             }
@@ -524,18 +663,19 @@ int roc_proxy_oneway(roc_proxy *p, const char *method, const roc_value *args,
         return roc_error_set(err, ROC_EINVAL,
                              "arguments of %s must be an array", method);
     roci_conn *c;
-    int rc = proxy_conn(p, p->timeout_ms, &c, err);
+    target *t;
+    int rc = acquire(p, p->timeout_ms, &t, &c, err);
     if (rc)
         return rc;
     roc_buf *b = roci_scratch();
-    rc = b ? encode_call(b, NULL, ROCI_ONEWAY, 0, p->object, method, args, -1,
+    rc = b ? encode_call(b, NULL, ROCI_ONEWAY, 0, t->object, method, args, -1,
                          NULL)
            : ROC_ENOMEM;
     if (rc)
         rc = encode_fail(err, rc, method);
     else if ((rc = roci_conn_send(c, b->data, b->len, roci_thread_aio())))
         rc = roc_error_set(err, rc, "oneway %s to %s failed: %s", method,
-                           p->url, roc_strerror(rc));
+                           t->url, roc_strerror(rc));
     roci_conn_unref(c);
     return rc;
 }
@@ -621,7 +761,8 @@ int roc_proxy_call_async(roc_proxy *p, const char *method,
                              "arguments of %s must be an array", method);
     int timeout = resolve_timeout(p, opts);
     roci_conn *c;
-    int rc = proxy_conn(p, timeout, &c, err);
+    target *t;
+    int rc = acquire(p, timeout, &t, &c, err);
     if (rc)
         return rc;
     roc_future *f = calloc(1, sizeof *f);
@@ -640,16 +781,16 @@ int roc_proxy_call_async(roc_proxy *p, const char *method,
     use_conn(c);
     f->p.complete = fut_complete;
     f->p.deadline_ms = timeout > 0 ? roci_now_ms() + (uint64_t)timeout : 0;
-    snprintf(f->desc, sizeof f->desc, "%.40s.%.40s", p->object, method);
+    snprintf(f->desc, sizeof f->desc, "%.40s.%.40s", t->object, method);
     uint64_t id = roci_conn_add_pending(c, &f->p);
     if (!id) {
         atomic_store(&f->refs, 1);
         fut_unref(f);
         return roc_error_set(err, ROC_ECLOSED, "connection to %s closed",
-                             p->url);
+                             t->url);
     }
     roc_buf *b = roci_scratch();
-    rc = b ? encode_call(b, NULL, ROCI_CALL, id, p->object, method, args,
+    rc = b ? encode_call(b, NULL, ROCI_CALL, id, t->object, method, args,
                          timeout, opts ? opts->trace : NULL)
            : ROC_ENOMEM;
     if (rc) {
