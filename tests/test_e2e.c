@@ -32,11 +32,11 @@ static const char *errtext(const roc_error *e)
     return buf;
 }
 
-#define assert_ok(rv, err)                                                    \
-    do {                                                                      \
-        int rv_ = (rv);                                                       \
-        if (rv_ != 0)                                                         \
-            fail_msg("%s failed: %d %s", #rv, rv_, errtext(err));             \
+#define assert_ok(rv, err)                                                     \
+    do {                                                                       \
+        int rv_ = (rv);                                                        \
+        if (rv_ != 0)                                                          \
+            fail_msg("%s failed: %d %s", #rv, rv_, errtext(err));              \
     } while (0)
 
 static roc_value *J(roc_arena *a, const char *json)
@@ -151,8 +151,8 @@ static void calls_over(const char *transport)
     assert_ok(roc_proxy_call(p, "echo", J(a, "[\"hello\"]"), &r, a, &err),
               &err);
     assert_value_json(r, "\"hello\"");
-    assert_ok(roc_proxy_call(p, "echo", J(a, "[{\"k\":[1,2.5,null,true]}]"),
-                             &r, a, &err),
+    assert_ok(roc_proxy_call(p, "echo", J(a, "[{\"k\":[1,2.5,null,true]}]"), &r,
+                             a, &err),
               &err);
     assert_value_json(r, "{\"k\":[1,2.5,null,true]}");
     assert_ok(roc_proxy_call(p, "add", J(a, "[40, 2]"), &r, a, &err), &err);
@@ -168,9 +168,9 @@ static void calls_over(const char *transport)
                      ROC_EBADARGS);
     assert_ok(roc_proxy_call(p, "sleep", J(a, "[20]"), &r, a, &err), &err);
     assert_true(r == NULL || r->type == ROC_NIL);
-    assert_int_equal(roc_proxy_call(p, "fail", J(a, "[\"on purpose\"]"), &r, a,
-                                     &err),
-                     ROC_EREMOTE);
+    assert_int_equal(
+        roc_proxy_call(p, "fail", J(a, "[\"on purpose\"]"), &r, a, &err),
+        ROC_EREMOTE);
     assert_int_equal(err.wire_code, ROC_WIRE_APPLICATION);
     assert_string_equal(err.type, "echo.Failure");
     assert_string_equal(err.message, "on purpose");
@@ -179,9 +179,9 @@ static void calls_over(const char *transport)
 
     /* a short timeout on the blocking sleep */
     roc_call_opts o = {.timeout_ms = 100};
-    assert_int_equal(roc_proxy_call_opts(p, "sleep", J(a, "[5000]"), &o, &r, a,
-                                         &err),
-                     ROC_ETIMEDOUT);
+    assert_int_equal(
+        roc_proxy_call_opts(p, "sleep", J(a, "[5000]"), &o, &r, a, &err),
+        ROC_ETIMEDOUT);
 
     /* async */
     roc_future *f = NULL;
@@ -298,9 +298,9 @@ static void restart_over(const char *transport)
     enum { N = 4 };
     roc_future *f[N];
     for (int i = 0; i < N; i++)
-        assert_ok(roc_proxy_call_async(p, "sleep", J(a, "[8000]"), NULL, &f[i],
-                                       &err),
-                  &err);
+        assert_ok(
+            roc_proxy_call_async(p, "sleep", J(a, "[8000]"), NULL, &f[i], &err),
+            &err);
     /* a reply that comes after them shows the server has read them */
     assert_ok(roc_proxy_call(p, "echo", J(a, "[1]"), &r, a, &err), &err);
     tu_kill9(s.pid);
@@ -361,8 +361,8 @@ static void test_restart_redial_ipc(void **state)
 /* echo-client                                                          */
 
 typedef struct run {
-    int status; /* exit status, or -signal */
-    char out[8192]; /* stdout and stderr together */
+    int status;       /* exit status, or -signal */
+    char out[8192];   /* stdout and stderr together */
     char first[4096]; /* first line */
 } run;
 
@@ -432,8 +432,8 @@ static void test_client_output_and_status(void **state)
     assert_int_equal(r.status, 0);
     assert_json_line(&r, "3.25");
 
-    run_client(&r, (const char *[]){s.uri, "echo", "{\"a\":[1,true,null]}",
-                                    NULL});
+    run_client(&r,
+               (const char *[]){s.uri, "echo", "{\"a\":[1,true,null]}", NULL});
     assert_int_equal(r.status, 0);
     assert_json_line(&r, "{\"a\":[1,true,null]}");
 
@@ -464,8 +464,8 @@ static void test_client_output_and_status(void **state)
     assert_int_equal(strncmp(r.first, "error: roc.NoSuchObject: ", 25), 0);
 
     uint64_t t0 = tu_now_ms();
-    run_client(&r, (const char *[]){"--timeout", "150", s.uri, "sleep", "5000",
-                                    NULL});
+    run_client(
+        &r, (const char *[]){"--timeout", "150", s.uri, "sleep", "5000", NULL});
     assert_int_equal(r.status, 1);
     assert_int_equal(strncmp(r.first, "error: ", 7), 0);
     assert_true(tu_now_ms() - t0 < 4000);
@@ -496,8 +496,10 @@ static void test_client_wait_for_server(void **state)
     char url[512], uri[600];
     fresh_url("ipc", url, sizeof url);
     snprintf(uri, sizeof uri, "ROC:echo@%s", url);
-    char *argv[] = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", client_bin,
-                    "--wait", uri, "add", "40", "2", NULL};
+    char *argv[] = {"/bin/sh",  "-c",     "exec \"$0\" \"$@\" 2>&1",
+                    client_bin, "--wait", uri,
+                    "add",      "40",     "2",
+                    NULL};
     int fd = -1;
     pid_t cpid = tu_spawn(argv, &fd);
     assert_true(cpid > 0);
@@ -521,8 +523,8 @@ static void test_demo_sequence(void **state)
     server s;
     server_start(&s, fresh_url("tcp", url, sizeof url));
     run r;
-    run_client(&r, (const char *[]){"--wait", s.uri, "echo", "\"hello, ROC\"",
-                                    NULL});
+    run_client(
+        &r, (const char *[]){"--wait", s.uri, "echo", "\"hello, ROC\"", NULL});
     assert_int_equal(r.status, 0);
     run_client(&r, (const char *[]){s.uri, "add", "40", "2", NULL});
     assert_int_equal(r.status, 0);

@@ -148,8 +148,7 @@ static void assert_other_client_served(void)
     if (!tu_wait_for(bg_progressed, &ok0, 5000))
         fail_msg("the well-behaved client got no answer for 5 s");
     if (atomic_load(&F.failed) != 0)
-        fail_msg("the well-behaved client saw a failure: %s",
-                 F.first_failure);
+        fail_msg("the well-behaved client saw a failure: %s", F.first_failure);
 }
 
 static int group_teardown(void **state)
@@ -492,8 +491,8 @@ static void test_valid_session(void **state)
     /* cancel of an unknown id and a result nobody asked for: ignored */
     static const uint8_t cancel77[] = {0x93, 0x01, 0x05, 0x4d};
     assert_int_equal(send_frame(&r, cancel77, sizeof cancel77), 0);
-    static const uint8_t result999[] = {0x94, 0x01, 0x03, 0xcd, 0x03, 0xe7,
-                                        0xc0};
+    static const uint8_t result999[] = {0x94, 0x01, 0x03, 0xcd,
+                                        0x03, 0xe7, 0xc0};
     assert_int_equal(send_frame(&r, result999, sizeof result999), 0);
 
     /* errors for one call keep the connection: no such object/method, bad
@@ -586,8 +585,7 @@ static void test_bye_closes(void **state)
     assert_int_equal(send_frame(&r, bye, sizeof bye), 0);
     uint64_t end = tu_now_ms() + CLOSE_WITHIN_MS;
     int rv;
-    while ((rv = raw_recv_envelope(&r, a, &env, (int)(end - tu_now_ms()))) ==
-           0)
+    while ((rv = raw_recv_envelope(&r, a, &env, (int)(end - tu_now_ms()))) == 0)
         if (env_kind(env) != 8)
             fail_msg("after bye the daemon sent kind %lld",
                      (long long)env_kind(env));
@@ -631,12 +629,12 @@ typedef void (*builder)(msgpack_sbuffer *bytes);
 
 typedef struct bad_case {
     const char *name;
-    bool hello_first;  /* do a correct handshake before sending */
-    builder build;     /* writes everything sent, length prefixes included */
-    int code;          /* wire code expected in the error frame */
+    bool hello_first; /* do a correct handshake before sending */
+    builder build;    /* writes everything sent, length prefixes included */
+    int code;         /* wire code expected in the error frame */
     const char *type;
-    int64_t id;        /* the error's id */
-    int64_t alt_id;    /* another id allowed (-1: none); see docs/wire.md */
+    int64_t id;     /* the error's id */
+    int64_t alt_id; /* another id allowed (-1: none); see docs/wire.md */
 } bad_case;
 
 static void put(msgpack_sbuffer *b, const void *p, size_t n)
@@ -647,20 +645,20 @@ static void put(msgpack_sbuffer *b, const void *p, size_t n)
 /* Appends o's bytes to b as one frame. */
 static void put_frame(msgpack_sbuffer *b, const void *body, size_t n)
 {
-    uint8_t hdr[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16),
-                      (uint8_t)(n >> 8), (uint8_t)n};
+    uint8_t hdr[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
+                      (uint8_t)n};
     put(b, hdr, 4);
     put(b, body, n);
 }
 
-#define PACKED_FRAME(b, code)                                                 \
-    do {                                                                      \
-        out o_;                                                               \
-        out_init(&o_);                                                        \
-        msgpack_packer *pk = &o_.pk;                                          \
-        code;                                                                 \
-        put_frame((b), o_.sb.data, o_.sb.size);                               \
-        out_free(&o_);                                                        \
+#define PACKED_FRAME(b, code)                                                  \
+    do {                                                                       \
+        out o_;                                                                \
+        out_init(&o_);                                                         \
+        msgpack_packer *pk = &o_.pk;                                           \
+        code;                                                                  \
+        put_frame((b), o_.sb.data, o_.sb.size);                                \
+        out_free(&o_);                                                         \
     } while (0)
 
 static void b_zero_length(msgpack_sbuffer *b)
@@ -886,10 +884,10 @@ static void pack_bad_call(msgpack_packer *pk, int which, int64_t id)
         msgpack_pack_int(pk, 0);
 }
 
-#define BAD_CALL(fn, which, id)                                               \
-    static void fn(msgpack_sbuffer *b)                                        \
-    {                                                                         \
-        PACKED_FRAME(b, pack_bad_call(pk, which, id));                        \
+#define BAD_CALL(fn, which, id)                                                \
+    static void fn(msgpack_sbuffer *b)                                         \
+    {                                                                          \
+        PACKED_FRAME(b, pack_bad_call(pk, which, id));                         \
     }
 BAD_CALL(b_args_not_array, 0, 12)
 BAD_CALL(b_id_zero, 1, 0)
@@ -1037,8 +1035,7 @@ static void run_bad_case(const bad_case *c)
                  (long long)c->id);
     const roc_value *e = roc_value_at(env, 3);
     if (e->type != ROC_ARRAY || roc_value_len(e) != 4)
-        fail_msg("[%s] error body is not [code, type, message, data]",
-                 c->name);
+        fail_msg("[%s] error body is not [code, type, message, data]", c->name);
     const char *type = "", *msg = NULL;
     size_t len;
     roc_value_get_str(roc_value_at(e, 1), &type, &len);
@@ -1160,8 +1157,7 @@ static int64_t ms_until_closed(raw *r, int timeout_ms)
     roc_value *env;
     int rv;
     /* the daemon may say why (an error frame) before it closes */
-    while ((rv = raw_recv_envelope(r, a, &env, (int)(end - tu_now_ms()))) ==
-           0)
+    while ((rv = raw_recv_envelope(r, a, &env, (int)(end - tu_now_ms()))) == 0)
         ;
     roc_arena_free(a);
     return rv == NNG_ETIMEDOUT ? -1 : (int64_t)(tu_now_ms() - t0);
@@ -1229,8 +1225,8 @@ int main(void)
         (struct CMUnitTest)cmocka_unit_test(test_idle_after_hello_stays_open);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_bye_closes);
     for (size_t i = 0; i < N_BAD; i++)
-        tests[n++] = (struct CMUnitTest){bad_cases[i].name, test_bad_case,
-                                         NULL, NULL, (void *)&bad_cases[i]};
+        tests[n++] = (struct CMUnitTest){bad_cases[i].name, test_bad_case, NULL,
+                                         NULL, (void *)&bad_cases[i]};
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_bad_cases_closed);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_slow_loris_silent);
     tests[n++] =

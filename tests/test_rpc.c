@@ -60,11 +60,11 @@ static const char *errtext(const roc_error *e)
     return buf;
 }
 
-#define assert_ok(rv, err)                                                    \
-    do {                                                                      \
-        int rv_ = (rv);                                                       \
-        if (rv_ != 0)                                                         \
-            fail_msg("%s failed: %d %s", #rv, rv_, errtext(err));             \
+#define assert_ok(rv, err)                                                     \
+    do {                                                                       \
+        int rv_ = (rv);                                                        \
+        if (rv_ != 0)                                                          \
+            fail_msg("%s failed: %d %s", #rv, rv_, errtext(err));              \
     } while (0)
 
 /* Asserts that v (NULL meaning nil) equals the JSON value json. */
@@ -534,8 +534,20 @@ static void test_sync_echo_json_values(void **state)
 {
     (void)state;
     static const char *cases[] = {
-        "null", "true", "false", "0", "-1", "42", "1.5", "-0.25", "\"\"",
-        "\"hello\"", "\"h\\u00e9llo \\u2603\"", "[]", "{}", "[1,[2,[3,[]]]]",
+        "null",
+        "true",
+        "false",
+        "0",
+        "-1",
+        "42",
+        "1.5",
+        "-0.25",
+        "\"\"",
+        "\"hello\"",
+        "\"h\\u00e9llo \\u2603\"",
+        "[]",
+        "{}",
+        "[1,[2,[3,[]]]]",
         "{\"a\":1,\"b\":[true,null],\"c\":{\"d\":\"e\"}}",
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -555,14 +567,10 @@ static void test_sync_echo_edge_values(void **state)
     for (size_t i = 0; i < sizeof big; i++)
         big[i] = (uint8_t)(i * 31u + 7u);
     roc_value *vals[] = {
-        roc_value_int(a, INT64_MIN),
-        roc_value_int(a, INT64_MAX),
-        roc_value_uint(a, UINT64_MAX),
-        roc_value_float(a, 1e300),
-        roc_value_bin(a, "", 0),
-        roc_value_bin(a, "\0\1\2\377", 4),
-        roc_value_bin(a, big, sizeof big),
-        roc_value_strn(a, "nul\0inside", 10),
+        roc_value_int(a, INT64_MIN),       roc_value_int(a, INT64_MAX),
+        roc_value_uint(a, UINT64_MAX),     roc_value_float(a, 1e300),
+        roc_value_bin(a, "", 0),           roc_value_bin(a, "\0\1\2\377", 4),
+        roc_value_bin(a, big, sizeof big), roc_value_strn(a, "nul\0inside", 10),
     };
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
         roc_value *res = NULL;
@@ -637,9 +645,9 @@ static void test_async_wait_result(void **state)
 {
     (void)state;
     roc_future *f = NULL;
-    assert_ok(roc_proxy_call_async(F.p, "add", J(F.a, "[2, 3]"), NULL, &f,
-                                   &F.err),
-              &F.err);
+    assert_ok(
+        roc_proxy_call_async(F.p, "add", J(F.a, "[2, 3]"), NULL, &f, &F.err),
+        &F.err);
     assert_non_null(f);
     assert_int_equal(roc_future_wait(f, 5000), 0);
     assert_true(roc_future_ready(f));
@@ -657,9 +665,9 @@ static void test_async_result_without_wait(void **state)
 {
     (void)state;
     roc_future *f = NULL;
-    assert_ok(roc_proxy_call_async(F.p, "echo", J(F.a, "[\"x\"]"), NULL, &f,
-                                   &F.err),
-              &F.err);
+    assert_ok(
+        roc_proxy_call_async(F.p, "echo", J(F.a, "[\"x\"]"), NULL, &f, &F.err),
+        &F.err);
     roc_value *res = NULL;
     assert_ok(roc_future_result(f, &res, F.a, &F.err), &F.err);
     assert_value_json(res, "\"x\"");
@@ -689,9 +697,9 @@ static void test_async_on_complete(void **state)
     roc_future *f = NULL;
     done_flag d = {0};
     /* A call that takes a while, so the callback is attached first. */
-    assert_ok(roc_proxy_call_async(F.p, "sleep", J(F.a, "[50]"), NULL, &f,
-                                   &F.err),
-              &F.err);
+    assert_ok(
+        roc_proxy_call_async(F.p, "sleep", J(F.a, "[50]"), NULL, &f, &F.err),
+        &F.err);
     assert_int_equal(roc_future_on_complete(f, on_done, &d), 0);
     assert_true(tu_wait_for(flag_set, &d, 5000));
     assert_true(d.seen == f);
@@ -702,9 +710,9 @@ static void test_async_on_complete(void **state)
 
     /* Attached after completion: called at once, on this thread. */
     done_flag d2 = {0};
-    assert_ok(roc_proxy_call_async(F.p, "add", J(F.a, "[1, 2]"), NULL, &f,
-                                   &F.err),
-              &F.err);
+    assert_ok(
+        roc_proxy_call_async(F.p, "add", J(F.a, "[1, 2]"), NULL, &f, &F.err),
+        &F.err);
     assert_int_equal(roc_future_wait(f, 5000), 0);
     assert_int_equal(roc_future_on_complete(f, on_done, &d2), 0);
     assert_int_equal(atomic_load(&d2.calls), 1);
@@ -718,16 +726,15 @@ static void test_async_error(void **state)
 {
     (void)state;
     roc_future *f = NULL;
-    assert_ok(roc_proxy_call_async(F.p, "fail", J(F.a, "[\"async\"]"), NULL,
-                                   &f, &F.err),
+    assert_ok(roc_proxy_call_async(F.p, "fail", J(F.a, "[\"async\"]"), NULL, &f,
+                                   &F.err),
               &F.err);
     roc_value *res = NULL;
     assert_int_equal(roc_future_result(f, &res, F.a, &F.err), ROC_EREMOTE);
     assert_string_equal(F.err.type, "test.Failure");
     roc_future_free(f);
 
-    assert_ok(roc_proxy_call_async(F.p, "nosuchmethod", NULL, NULL, &f,
-                                   &F.err),
+    assert_ok(roc_proxy_call_async(F.p, "nosuchmethod", NULL, NULL, &f, &F.err),
               &F.err);
     assert_int_equal(roc_future_result(f, &res, F.a, &F.err), ROC_ENOMETHOD);
     roc_future_free(f);
@@ -737,9 +744,9 @@ static void test_async_wait_times_out_then_completes(void **state)
 {
     (void)state;
     roc_future *f = NULL;
-    assert_ok(roc_proxy_call_async(F.p, "sleep", J(F.a, "[300]"), NULL, &f,
-                                   &F.err),
-              &F.err);
+    assert_ok(
+        roc_proxy_call_async(F.p, "sleep", J(F.a, "[300]"), NULL, &f, &F.err),
+        &F.err);
     assert_int_equal(roc_future_wait(f, 20), ROC_ETIMEDOUT);
     assert_false(roc_future_ready(f));
     assert_int_equal(roc_future_wait(f, 10000), 0);
@@ -756,9 +763,9 @@ static void test_async_free_pending(void **state)
     int started0 = atomic_load(&g.sleep_started);
     int cancel0 = atomic_load(&g.sleep_cancel_seen);
     roc_future *f = NULL;
-    assert_ok(roc_proxy_call_async(F.p, "sleep", J(F.a, "[10000]"), NULL, &f,
-                                   &F.err),
-              &F.err);
+    assert_ok(
+        roc_proxy_call_async(F.p, "sleep", J(F.a, "[10000]"), NULL, &f, &F.err),
+        &F.err);
     counter_at_least st = {&g.sleep_started, started0 + 1};
     assert_true(tu_wait_for(counter_reached, &st, 5000));
     roc_future_free(f);
@@ -806,8 +813,7 @@ static void test_oneway_errors_are_silent(void **state)
     /* No reply, no error from the server: unknown method and a raising
      * handler are both dropped; the connection stays usable. */
     assert_ok(roc_proxy_oneway(F.p, "nosuchmethod", NULL, &F.err), &F.err);
-    assert_ok(roc_proxy_oneway(F.p, "fail", J(F.a, "[\"x\"]"), &F.err),
-              &F.err);
+    assert_ok(roc_proxy_oneway(F.p, "fail", J(F.a, "[\"x\"]"), &F.err), &F.err);
     roc_value *res = NULL;
     assert_ok(callj("add", "[2,2]", &res), &F.err);
     assert_value_json(res, "4");
@@ -915,8 +921,8 @@ static void test_timeout_cancels_handler(void **state)
     int done0 = atomic_load(&g.sleep_done);
     roc_call_opts o = {.timeout_ms = 150};
     uint64_t t0 = tu_now_ms();
-    int rv = roc_proxy_call_opts(F.p, "sleep", J(F.a, "[10000]"), &o, NULL,
-                                 F.a, &F.err);
+    int rv = roc_proxy_call_opts(F.p, "sleep", J(F.a, "[10000]"), &o, NULL, F.a,
+                                 &F.err);
     uint64_t took = tu_now_ms() - t0;
     assert_int_equal(rv, ROC_ETIMEDOUT);
     assert_int_equal(F.err.code, ROC_ETIMEDOUT);
@@ -948,9 +954,9 @@ static void test_proxy_default_timeout(void **state)
     assert_true(tu_wait_for(counter_reached, &w, 5000));
     /* A per-call timeout overrides the proxy default. */
     roc_call_opts o = {.timeout_ms = 5000};
-    assert_ok(roc_proxy_call_opts(p, "sleep", J(F.a, "[200]"), &o, NULL, F.a,
-                                  &F.err),
-              &F.err);
+    assert_ok(
+        roc_proxy_call_opts(p, "sleep", J(F.a, "[200]"), &o, NULL, F.a, &F.err),
+        &F.err);
     roc_proxy_close(p);
 }
 
@@ -960,9 +966,9 @@ static void test_future_cancel(void **state)
     int started0 = atomic_load(&g.sleep_started);
     int cancel0 = atomic_load(&g.sleep_cancel_seen);
     roc_future *f = NULL;
-    assert_ok(roc_proxy_call_async(F.p, "sleep", J(F.a, "[10000]"), NULL, &f,
-                                   &F.err),
-              &F.err);
+    assert_ok(
+        roc_proxy_call_async(F.p, "sleep", J(F.a, "[10000]"), NULL, &f, &F.err),
+        &F.err);
     counter_at_least st = {&g.sleep_started, started0 + 1};
     assert_true(tu_wait_for(counter_reached, &st, 5000));
     roc_future_cancel(f);
@@ -978,9 +984,9 @@ static void test_async_deadline(void **state)
     (void)state;
     roc_call_opts o = {.timeout_ms = 100};
     roc_future *f = NULL;
-    assert_ok(roc_proxy_call_async(F.p, "sleep", J(F.a, "[10000]"), &o, &f,
-                                   &F.err),
-              &F.err);
+    assert_ok(
+        roc_proxy_call_async(F.p, "sleep", J(F.a, "[10000]"), &o, &f, &F.err),
+        &F.err);
     /* -1 waits until the call's own deadline passes. */
     roc_future_wait(f, -1);
     assert_true(roc_future_ready(f));
@@ -993,16 +999,16 @@ static void test_remaining_ms(void **state)
     (void)state;
     roc_call_opts o = {.timeout_ms = 4000};
     roc_value *res = NULL;
-    assert_ok(roc_proxy_call_opts(F.p, "remaining", NULL, &o, &res, F.a,
-                                  &F.err),
-              &F.err);
+    assert_ok(
+        roc_proxy_call_opts(F.p, "remaining", NULL, &o, &res, F.a, &F.err),
+        &F.err);
     int64_t left = 0;
     assert_int_equal(roc_value_get_int(res, &left), 0);
     assert_in_range(left, 1, 4000);
     o.timeout_ms = -1;
-    assert_ok(roc_proxy_call_opts(F.p, "remaining", NULL, &o, &res, F.a,
-                                  &F.err),
-              &F.err);
+    assert_ok(
+        roc_proxy_call_opts(F.p, "remaining", NULL, &o, &res, F.a, &F.err),
+        &F.err);
     assert_int_equal(roc_value_get_int(res, &left), 0);
     assert_int_equal(left, -1);
 }
@@ -1247,9 +1253,8 @@ static void test_session_per_connection(void **state)
 
     /* Closing the daemon destroys what is left. */
     roc_daemon_close(d);
-    counter_at_least all = {&g.sess_destroyed,
-                            atomic_load(&g.sess_created) - created0 +
-                                destroyed0};
+    counter_at_least all = {&g.sess_destroyed, atomic_load(&g.sess_created) -
+                                                   created0 + destroyed0};
     assert_true(tu_wait_for(counter_reached, &all, 5000));
     assert_int_equal(atomic_load(&g.sess_destroyed) - destroyed0,
                      atomic_load(&g.sess_created) - created0);
@@ -1307,9 +1312,9 @@ static void test_register_while_serving(void **state)
     assert_int_equal(roc_daemon_register(F.d, "bad id!", &t_servant, NULL),
                      ROC_EINVAL);
     assert_int_equal(roc_daemon_unregister(F.d, "late"), 0);
-    assert_int_equal(roc_proxy_call(p, "add", J(F.a, "[1, 1]"), &r, F.a,
-                                    &F.err),
-                     ROC_ENOOBJ);
+    assert_int_equal(
+        roc_proxy_call(p, "add", J(F.a, "[1, 1]"), &r, F.a, &F.err),
+        ROC_ENOOBJ);
     roc_proxy_close(p);
 }
 
@@ -1355,24 +1360,23 @@ static void test_daemon_describe(void **state)
     (void)state;
     roc_proxy *p = open_proxy("roc.daemon");
     roc_value *r = NULL;
-    assert_ok(roc_proxy_call(p, "describe", J(F.a, "[\"t\"]"), &r, F.a,
-                             &F.err),
+    assert_ok(roc_proxy_call(p, "describe", J(F.a, "[\"t\"]"), &r, F.a, &F.err),
               &F.err);
     assert_non_null(r);
     assert_int_equal(r->type, ROC_MAP);
-    assert_true(value_mentions(r, "test.T"));   /* interface name */
-    assert_true(value_mentions(r, "echo"));     /* methods ... */
+    assert_true(value_mentions(r, "test.T")); /* interface name */
+    assert_true(value_mentions(r, "echo"));   /* methods ... */
     assert_true(value_mentions(r, "concurrent"));
     assert_true(value_mentions(r, "i64 a, i64 b")); /* ... with params */
     /* roc.daemon describes itself too */
-    assert_ok(roc_proxy_call(p, "describe", J(F.a, "[\"roc.daemon\"]"), &r,
-                             F.a, &F.err),
+    assert_ok(roc_proxy_call(p, "describe", J(F.a, "[\"roc.daemon\"]"), &r, F.a,
+                             &F.err),
               &F.err);
     assert_true(value_mentions(r, "stats"));
     /* an unknown object is an error */
-    assert_int_not_equal(roc_proxy_call(p, "describe", J(F.a, "[\"nope\"]"),
-                                        &r, F.a, &F.err),
-                         0);
+    assert_int_not_equal(
+        roc_proxy_call(p, "describe", J(F.a, "[\"nope\"]"), &r, F.a, &F.err),
+        0);
     roc_proxy_close(p);
 }
 
@@ -1421,9 +1425,9 @@ static void test_shutdown_finishes_inflight(void **state)
     roc_proxy_set_timeout(p, 5000);
     int started0 = atomic_load(&g.sleep_started);
     roc_future *f = NULL;
-    assert_ok(roc_proxy_call_async(p, "sleep", J(F.a, "[300]"), NULL, &f,
-                                   &F.err),
-              &F.err);
+    assert_ok(
+        roc_proxy_call_async(p, "sleep", J(F.a, "[300]"), NULL, &f, &F.err),
+        &F.err);
     counter_at_least w = {&g.sleep_started, started0 + 1};
     assert_true(tu_wait_for(counter_reached, &w, 5000));
     roc_daemon_shutdown(d);
@@ -1525,8 +1529,8 @@ int main(int argc, char **argv)
     const char *only = getenv("ROC_TEST_TRANSPORT");
     int failed = 0;
     if (!only || strcmp(only, "inproc") == 0)
-        failed += cmocka_run_group_tests_name("rpc/inproc", tests,
-                                              setup_inproc, group_teardown);
+        failed += cmocka_run_group_tests_name("rpc/inproc", tests, setup_inproc,
+                                              group_teardown);
     if (!only || strcmp(only, "ipc") == 0)
         failed += cmocka_run_group_tests_name("rpc/ipc", tests, setup_ipc,
                                               group_teardown);

@@ -41,18 +41,16 @@ static int echo_add(roc_call *call, const roc_value *args, roc_value **result)
     if (a->type == ROC_FLOAT || b->type == ROC_FLOAT) {
         double x, y;
         if (roc_value_get_float(a, &x) != 0 || roc_value_get_float(b, &y) != 0)
-            return roc_call_error(call, ROC_EBADARGS,
-                                  "add: expected numbers, got %s and %s",
-                                  roc_type_name(a->type),
-                                  roc_type_name(b->type));
+            return roc_call_error(
+                call, ROC_EBADARGS, "add: expected numbers, got %s and %s",
+                roc_type_name(a->type), roc_type_name(b->type));
         *result = roc_value_float(arena, x + y);
     } else {
         int64_t x, y, sum;
         if (roc_value_get_int(a, &x) != 0 || roc_value_get_int(b, &y) != 0)
-            return roc_call_error(call, ROC_EBADARGS,
-                                  "add: expected integers, got %s and %s",
-                                  roc_type_name(a->type),
-                                  roc_type_name(b->type));
+            return roc_call_error(
+                call, ROC_EBADARGS, "add: expected integers, got %s and %s",
+                roc_type_name(a->type), roc_type_name(b->type));
         if (__builtin_add_overflow(x, y, &sum))
             return roc_call_error(call, ROC_EBADARGS,
                                   "add: %lld + %lld overflows int64",
@@ -86,8 +84,9 @@ static int echo_sleep(roc_call *call, const roc_value *args, roc_value **result)
         if (roc_call_cancelled(call))
             break;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        long long left_ns = (long long)(end.tv_sec - now.tv_sec) * 1000000000LL +
-                            (end.tv_nsec - now.tv_nsec);
+        long long left_ns =
+            (long long)(end.tv_sec - now.tv_sec) * 1000000000LL +
+            (end.tv_nsec - now.tv_nsec);
         if (left_ns <= 0)
             break;
         struct timespec slice = {0, left_ns < 5000000LL ? (long)left_ns
