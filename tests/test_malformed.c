@@ -268,6 +268,7 @@ static int raw_recv_envelope(raw *r, roc_arena *a, roc_value **env,
     rv = raw_recv(r, body, n, deadline);
     if (rv != 0) {
         free(body);
+        body = NULL;
         fail_msg("frame body cut short: %s", nng_strerror(rv));
     }
     roc_error e = ROC_ERROR_INIT;

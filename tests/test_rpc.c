@@ -76,9 +76,9 @@ static void assert_value_json(const roc_value *v, const char *json)
     const roc_value *want = J(a, json);
     const roc_value *got = v ? v : &nil;
     if (!roc_value_equal(got, want)) {
-        char *g = NULL;
-        roc_value_to_json(got, 0, &g, NULL);
-        fail_msg("expected %s, got %s (type %s)", json, g ? g : "?",
+        char *text = NULL;
+        roc_value_to_json(got, 0, &text, NULL);
+        fail_msg("expected %s, got %s (type %s)", json, text ? text : "?",
                  roc_type_name(got->type));
     }
     roc_arena_free(a);
