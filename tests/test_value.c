@@ -362,7 +362,7 @@ static void test_value_ref(void **state)
     assert_int_equal(r->type, ROC_REF);
     assert_int_equal(r->u.ref.kind, ROC_REF_URI);
     assert_string_equal(r->u.ref.uri, "ROC:calc@tcp://h:1");
-    assert_null(r->u.ref.conn_);
+    assert_null(r->u.ref.priv_);
     assert_null(roc_value_ref(*state, NULL));
 }
 

@@ -82,6 +82,15 @@ void roci_packer_init_seg(msgpack_packer *pk, roci_wbuf *w)
 
 /* ---------------------------------------------------------------- writer */
 
+static _Thread_local roci_export_fn tl_export_fn;
+static _Thread_local void *tl_export_ctx;
+
+void roci_pack_set_export(roci_export_fn fn, void *ctx)
+{
+    tl_export_fn = fn;
+    tl_export_ctx = ctx;
+}
+
 int roci_pack_str(msgpack_packer *pk, const char *s, size_t len)
 {
     if (msgpack_pack_str(pk, len) != 0)
@@ -161,10 +170,16 @@ int roci_pack_value(msgpack_packer *pk, const roc_value *v, unsigned depth)
         return 0;
     case ROC_REF: {
         const char *s = v->u.ref.uri ? v->u.ref.uri : "";
+        if (v->u.ref.kind == ROC_REF_LOCAL) {
+            /* a local object: exported on this connection, sent by id */
+            if (!tl_export_fn || !v->u.ref.priv_ ||
+                tl_export_fn(tl_export_ctx, v->u.ref.priv_, &s) != 0)
+                return ROC_EINVAL;
+        }
         size_t n = strlen(s);
         if (n == 0 || !roci_utf8_valid((const uint8_t *)s, n))
             return ROC_EINVAL;
-        int8_t t = v->u.ref.kind == ROC_REF_CALLBACK ? 2 : 1;
+        int8_t t = v->u.ref.kind == ROC_REF_URI ? 1 : 2;
         rc = msgpack_pack_ext(pk, n, t);
         if (!rc && n)
             rc = msgpack_pack_ext_body(pk, s, n);
@@ -478,7 +493,8 @@ static int rd_ext(roci_rd *r, uint8_t c, roc_arena *a, roc_value *out)
     out->type = ROC_REF;
     out->u.ref.uri = s;
     out->u.ref.kind = t == 2 ? ROC_REF_CALLBACK : ROC_REF_URI;
-    out->u.ref.conn_ = NULL;
+    /* a callback lives on the connection it came over */
+    out->u.ref.priv_ = t == 2 ? (void *)(uintptr_t)r->conn_serial : NULL;
     return 0;
 }
 

@@ -15,6 +15,7 @@ typedef struct roci_rd {
     const uint8_t *end;
     unsigned max_depth;
     bool borrow; /* bins point into the buffer instead of being copied */
+    uint64_t conn_serial; /* stamped into callback references (ext 2) */
 } roci_rd;
 
 static inline void roci_rd_init(roci_rd *r, const void *buf, size_t len,
@@ -23,6 +24,7 @@ static inline void roci_rd_init(roci_rd *r, const void *buf, size_t len,
     r->p = buf;
     r->end = r->p + len;
     r->borrow = false;
+    r->conn_serial = 0;
     /* the decoder recurses: a caller's limit is capped to keep the stack */
     r->max_depth = !max_depth ? ROC_DEFAULT_MAX_DEPTH
                    : max_depth > ROCI_DEPTH_CAP ? ROCI_DEPTH_CAP
@@ -67,5 +69,12 @@ int roci_pack_value(msgpack_packer *pk, const roc_value *v, unsigned depth);
 int roci_pack_str(msgpack_packer *pk, const char *s, size_t len);
 
 bool roci_utf8_valid(const uint8_t *s, size_t n);
+
+/* Local objects (ROC_REF_LOCAL) are exported when a value holding them is
+ * sent: the sender installs, for the encoding thread, a function that
+ * exports the object on the connection at hand and gives its id. Without
+ * one, such a value cannot be encoded (ROC_EINVAL). */
+typedef int (*roci_export_fn)(void *ctx, void *object, const char **id);
+void roci_pack_set_export(roci_export_fn fn, void *ctx);
 
 #endif

@@ -188,6 +188,82 @@ int roci_frame_end(roc_buf *b)
 
 /* ------------------------------------------------------ lifetime */
 
+static pthread_mutex_t all_mtx = PTHREAD_MUTEX_INITIALIZER;
+static roci_conn *all_head;
+static uint64_t all_serial;
+
+static void all_add(roci_conn *c)
+{
+    pthread_mutex_lock(&all_mtx);
+    c->serial = ++all_serial;
+    c->all_next = all_head;
+    all_head = c;
+    pthread_mutex_unlock(&all_mtx);
+}
+
+static void all_remove(roci_conn *c)
+{
+    pthread_mutex_lock(&all_mtx);
+    for (roci_conn **pp = &all_head; *pp; pp = &(*pp)->all_next)
+        if (*pp == c) {
+            *pp = c->all_next;
+            break;
+        }
+    pthread_mutex_unlock(&all_mtx);
+}
+
+roci_conn *roci_conn_by_serial(uint64_t serial)
+{
+    roci_conn *found = NULL;
+    pthread_mutex_lock(&all_mtx);
+    for (roci_conn *c = all_head; c; c = c->all_next)
+        if (c->serial == serial) {
+            /* a connection whose last reference is gone is on its way to
+             * the reaper: never revive it */
+            int r = atomic_load(&c->refs);
+            while (r > 0 && !atomic_compare_exchange_weak(&c->refs, &r, r + 1))
+                ;
+            if (r > 0)
+                found = c;
+            break;
+        }
+    pthread_mutex_unlock(&all_mtx);
+    return found;
+}
+
+static void send_ping(roci_conn *c);
+
+void roci_conn_keepalive_tick(void)
+{
+    roci_conn *todo[256];
+    size_t n = 0;
+    uint64_t now = roci_now_ms();
+    pthread_mutex_lock(&all_mtx);
+    for (roci_conn *c = all_head; c && n < 256; c = c->all_next) {
+        if (c->keepalive_ms <= 0 || c->state != ROCI_ST_OPEN ||
+            now - c->last_rx_ms < (uint64_t)c->keepalive_ms)
+            continue;
+        int r = atomic_load(&c->refs);
+        while (r > 0 && !atomic_compare_exchange_weak(&c->refs, &r, r + 1))
+            ;
+        if (r > 0)
+            todo[n++] = c;
+    }
+    pthread_mutex_unlock(&all_mtx);
+    for (size_t i = 0; i < n; i++) {
+        roci_conn *c = todo[i];
+        uint64_t silent = now - c->last_rx_ms;
+        if (silent >= 3u * (uint64_t)c->keepalive_ms) {
+            roci_conn_close(c, ROC_ECLOSED,
+                            "the peer stopped answering (keepalive)");
+        } else if (!c->ping_out) {
+            c->ping_out = true;
+            send_ping(c);
+        }
+        roci_conn_unref(c);
+    }
+}
+
 static void rd_cb(void *arg);
 static void wr_cb(void *arg);
 
@@ -204,6 +280,7 @@ static roci_conn *conn_new(nng_stream *s)
     c->max_frame = ROC_DEFAULT_MAX_FRAME;
     c->max_depth = ROC_DEFAULT_MAX_DEPTH;
     c->next_id = 1;
+    c->last_rx_ms = roci_now_ms();
     if (!c->rbuf || nng_aio_alloc(&c->rd_aio, rd_cb, c) != 0 ||
         nng_aio_alloc(&c->wr_aio, wr_cb, c) != 0) {
         if (c->rd_aio)
@@ -212,6 +289,7 @@ static roci_conn *conn_new(nng_stream *s)
         free(c);
         return NULL;
     }
+    all_add(c);
     snprintf(c->peer, sizeof c->peer, "unknown");
     if (s) {
         nng_sockaddr sa;
@@ -239,6 +317,7 @@ static roci_conn *conn_new(nng_stream *s)
 /* Runs on the reaper thread, never inside an aio callback of c. */
 void roci_conn_destroy(roci_conn *c)
 {
+    all_remove(c);
     if (c->ops && c->ops->on_free)
         c->ops->on_free(c);
     nng_aio_stop(c->rd_aio);
@@ -312,6 +391,8 @@ void roci_conn_close(roci_conn *c, int code, const char *why)
     }
     if (c->ops && c->ops->on_close)
         c->ops->on_close(c);
+    if (c->on_close2)
+        c->on_close2(c);
 }
 
 /* ------------------------------------------------------ pending calls */
@@ -795,6 +876,8 @@ static void rd_cb(void *arg)
         return;
     }
     size_t n = nng_aio_count(c->rd_aio);
+    c->last_rx_ms = roci_now_ms();
+    c->ping_out = false;
     if (c->state == ROCI_ST_LINGER) {
         c->lingered += n;
         if (c->lingered > LINGER_MAX_BYTES ||
@@ -869,6 +952,18 @@ static int build_hello(roc_buf *b)
     msgpack_pack_uint8(&pk, ROC_PROTOCOL_MIN);
     msgpack_pack_uint8(&pk, ROC_PROTOCOL_MAX);
     return roci_frame_end(b);
+}
+
+static void send_ping(roci_conn *c)
+{
+    roc_buf *b = roci_scratch();
+    if (!b)
+        return;
+    msgpack_packer pk;
+    roci_frame_begin(&pk, b, 3, ROCI_PING);
+    msgpack_pack_uint64(&pk, roci_now_ms());
+    if (roci_frame_end(b) == 0)
+        roci_conn_send(c, b->data, b->len, NULL);
 }
 
 static void send_pong(roci_conn *c, const uint8_t *tok, size_t tlen)
@@ -967,7 +1062,10 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
         if (c->state == ROCI_ST_HELLO)
             c->state = ROCI_ST_OPEN;
         pthread_mutex_unlock(&c->mtx);
-        return roci_conn_send(c, b->data, b->len, NULL);
+        int src = roci_conn_send(c, b->data, b->len, NULL);
+        if (src == 0 && c->ops && c->ops->on_open)
+            c->ops->on_open(c);
+        return src;
     }
     switch (kind) {
     case ROCI_CALL:
@@ -1002,6 +1100,7 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
         }
         in.args = r;
         in.args.max_depth = c->max_depth + 1; /* + the argument array */
+        in.args.conn_serial = c->serial;
         uint32_t na;
         roci_rd probe = r;
         probe.max_depth = c->max_depth + 1;
@@ -1063,6 +1162,7 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
         }
         roci_rd v = r;
         v.max_depth = c->max_depth + 1; /* + the error array */
+        v.conn_serial = c->serial;
         if (kind == ROCI_ERROR) {
             uint32_t ne;
             roci_rd e = r;
@@ -1139,8 +1239,9 @@ static void set_nodelay_dialer(nng_stream_dialer *d)
     nng_stream_dialer_set_bool(d, NNG_OPT_TCP_NODELAY, true);
 }
 
-int roci_conn_dial(const char *url, int timeout_ms, roci_conn **out,
-                   roc_error *err)
+int roci_conn_dial(const char *url, int timeout_ms,
+                   int (*prep)(roci_conn *c, void *arg), void *arg,
+                   roci_conn **out, roc_error *err)
 {
     nng_stream_dialer *d = NULL;
     char tbuf[256];
@@ -1238,6 +1339,12 @@ int roci_conn_dial(const char *url, int timeout_ms, roci_conn **out,
         roci_conn_destroy(c);
         return roc_error_set(err, rc == ROC_ECLOSED ? ROC_ECONNREFUSED : rc,
                              "handshake with %s failed: %s", url, why);
+    }
+    if (prep && (rc = prep(c, arg)) != 0) {
+        roci_conn_close(c, rc, "setup failed");
+        roci_conn_unref(c);
+        return roc_error_set(err, rc, "connection to %s: setup failed: %s",
+                             url, roc_strerror(rc));
     }
     /* leftovers after the hello, then the read loop */
     memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);

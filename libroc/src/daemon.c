@@ -10,6 +10,8 @@
 
 #include "roci.h"
 
+#include <nng/protocol/pubsub0/pub.h>
+
 #define OBJ_BUCKETS 64
 
 typedef struct dobj {
@@ -19,13 +21,28 @@ typedef struct dobj {
     roc_servant sv;
     pthread_mutex_t serial;
     atomic_int refs;
+    atomic_bool withdrawn; /* exports: no new calls */
+    atomic_int active;     /* calls running in it */
 } dobj;
+
+/* A local object exported for callbacks (service.h). */
+struct roc_export {
+    dobj *obj;
+};
 
 typedef struct dsess {
     struct dsess *next;
     dobj *obj;
     void *self;
+    bool service; /* the connection's service state: on_disconnect */
 } dsess;
+
+/* An object this side exports on one connection (callbacks). */
+typedef struct dexp {
+    struct dexp *next;
+    dobj *obj;
+    char *alias; /* id on this connection when not obj->id */
+} dexp;
 
 /* Per-connection data of the daemon (roci_conn.owner_data). */
 typedef struct dconn {
@@ -35,6 +52,10 @@ typedef struct dconn {
     pthread_mutex_t mtx;
     dsess *sessions;
     roc_call *running;  /* worker calls, for cancel */
+    dexp *exports;      /* objects this side exports on the connection */
+    /* a client's own service on this connection */
+    const roc_service *client_svc;
+    void *client_state;
     unsigned inflight;  /* worker calls queued or running */
     roc_arena *inline_arena;
     bool listed;
@@ -87,6 +108,12 @@ struct roc_daemon {
     roc_call *wq_tail;
     pthread_cond_t wq_cv;
     bool stopping_workers;
+    roc_service svc;    /* roc_serve: the root service */
+    bool has_svc;
+    nng_socket pub;     /* events */
+    bool has_pub;
+    char *events_url;
+    pthread_mutex_t pub_mtx;
     bool started;
     bool shutting_down;
     bool shut;
@@ -129,6 +156,7 @@ void roc_daemon_opts_init(roc_daemon_opts *o)
     o->max_inflight = 256;
     o->workers = 4;
     o->hello_timeout_ms = 5000;
+    o->keepalive_ms = 10000;
 }
 
 /* ------------------------------------------------------------ objects */
@@ -197,6 +225,8 @@ static int do_register(roc_daemon *d, const char *object_id,
     o->sv = *sv;
     pthread_mutex_init(&o->serial, NULL);
     atomic_init(&o->refs, 1);
+    atomic_init(&o->withdrawn, false);
+    atomic_init(&o->active, 0);
     pthread_rwlock_wrlock(&d->objs_lock);
     size_t h = hash(o->id, o->id_len);
     for (dobj *e = d->objs[h]; e; e = e->next) {
@@ -343,7 +373,9 @@ static void reply_result(roc_call *c, const roc_value *result)
     roci_wbuf w = {b, seg};
     roci_frame_begin_seg(&pk, &w, 4, ROCI_RESULT);
     msgpack_pack_uint64(&pk, c->id);
+    roci_pack_set_export(roci_export_on, c->conn); /* results may be callbacks */
     int rc = roci_pack_value(&pk, result, 0);
+    roci_pack_set_export(NULL, NULL);
     if (rc == 0)
         rc = roci_frame_end_seg(b, seg);
     size_t total = b->len + (seg->ptr ? seg->len : 0);
@@ -414,9 +446,17 @@ static int get_self(roc_call *c)
 }
 
 /* Runs the handler and sends the outcome. */
+static _Thread_local roci_conn *tl_inline_conn;
+
+roci_conn *roci_inline_conn(void)
+{
+    return tl_inline_conn;
+}
+
 static void run_call(roc_call *c)
 {
     atomic_fetch_add(&c->d->active, 1);
+    atomic_fetch_add(&c->obj->active, 1);
     bool serial = c->obj->sv.flags & ROC_SERVANT_SERIALIZED;
     if (c->deadline && roci_now_ms() > c->deadline) {
         reply_error(c, ROC_ETIMEDOUT, "roc.Timeout",
@@ -432,7 +472,11 @@ static void run_call(roc_call *c)
     if (serial)
         pthread_mutex_lock(&c->obj->serial);
     roc_value *result = NULL;
+    roci_conn *outer = tl_inline_conn;
+    if (!c->on_worker)
+        tl_inline_conn = c->conn; /* a sync call back over it would hang */
     int rc = c->m->fn(c, c->args, &result);
+    tl_inline_conn = outer;
     if (serial)
         pthread_mutex_unlock(&c->obj->serial);
     if (c->obj->sv.mode == ROC_INSTANCE_PERCALL && c->obj->sv.destroy)
@@ -449,6 +493,7 @@ static void run_call(roc_call *c)
         reply_error(c, w, roc_error_wire_type(w), msg, NULL);
     }
 out:
+    atomic_fetch_sub(&c->obj->active, 1);
     atomic_fetch_sub(&c->d->active, 1);
 }
 
@@ -538,7 +583,24 @@ static void on_call(roci_conn *conn, roci_incoming *in)
         early_error(conn, in, ROC_EINTERNAL, "the daemon is shutting down");
         return;
     }
-    dobj *o = obj_find(d, in->object, in->object_len);
+    dobj *o = NULL;
+    if (dc) {
+        /* objects exported on this very connection come first */
+        pthread_mutex_lock(&dc->mtx);
+        for (dexp *x = dc->exports; x; x = x->next) {
+            const char *id = x->alias ? x->alias : x->obj->id;
+            if (strlen(id) == in->object_len &&
+                memcmp(id, in->object, in->object_len) == 0 &&
+                !atomic_load(&x->obj->withdrawn)) {
+                o = x->obj;
+                atomic_fetch_add(&o->refs, 1);
+                break;
+            }
+        }
+        pthread_mutex_unlock(&dc->mtx);
+    }
+    if (!o)
+        o = obj_find(d, in->object, in->object_len);
     if (!o) {
         early_error(conn, in, ROC_ENOOBJ, "no object '%.*s' on this daemon",
                     ol, in->object);
@@ -679,10 +741,24 @@ static void on_free(roci_conn *conn)
     while (dc->sessions) {
         dsess *s = dc->sessions;
         dc->sessions = s->next;
-        if (s->obj->sv.destroy)
+        if (s->service) {
+            if (d->svc.on_disconnect)
+                d->svc.on_disconnect((roc_peer *)conn, d->svc.arg, s->self);
+        } else if (s->obj->sv.destroy) {
             s->obj->sv.destroy(s->self);
+        }
         obj_unref(s->obj);
         free(s);
+    }
+    if (dc->client_svc && dc->client_svc->on_disconnect)
+        dc->client_svc->on_disconnect((roc_peer *)conn, dc->client_svc->arg,
+                                      dc->client_state);
+    while (dc->exports) {
+        dexp *x = dc->exports;
+        dc->exports = x->next;
+        obj_unref(x->obj);
+        free(x->alias);
+        free(x);
     }
     roc_arena_free(dc->inline_arena);
     pthread_mutex_destroy(&dc->mtx);
@@ -694,12 +770,73 @@ static void on_free(roci_conn *conn)
     pthread_mutex_unlock(&d->mtx);
 }
 
+/* The client's hello arrived: a service gets its per-connection state
+ * before the first call. */
+static void on_open(roci_conn *conn)
+{
+    dconn *dc = conn->owner_data;
+    roc_daemon *d = dc->d;
+    if (!d->has_svc)
+        return;
+    dobj *o = obj_find(d, ROC_SERVICE_ROOT, strlen(ROC_SERVICE_ROOT));
+    dsess *ss = calloc(1, sizeof *ss);
+    void *state = NULL;
+    int rc = ss && o ? 0 : ROC_ENOMEM;
+    if (rc == 0 && d->svc.on_connect)
+        rc = d->svc.on_connect((roc_peer *)conn, d->svc.arg, &state);
+    if (rc != 0) {
+        free(ss);
+        if (o)
+            obj_unref(o);
+        roci_conn_refuse(conn, 0, ROC_EUNAUTH,
+                         "the service refused the connection: %s",
+                         roc_strerror(rc));
+        return;
+    }
+    ss->obj = o; /* keeps the reference */
+    ss->self = state;
+    ss->service = true;
+    pthread_mutex_lock(&dc->mtx);
+    ss->next = dc->sessions;
+    dc->sessions = ss;
+    pthread_mutex_unlock(&dc->mtx);
+}
+
 static const roci_conn_ops daemon_conn_ops = {
     .on_call = on_call,
     .on_cancel = on_cancel,
     .on_close = on_close,
     .on_free = on_free,
+    .on_open = on_open,
 };
+
+/* Makes dc for c and records it in d's list (the list holds a reference
+ * to c). */
+static dconn *attach(roc_daemon *d, roci_conn *c)
+{
+    dconn *dc = calloc(1, sizeof *dc);
+    if (!dc)
+        return NULL;
+    if (roc_arena_new(&dc->inline_arena) != 0) {
+        free(dc);
+        return NULL;
+    }
+    pthread_mutex_init(&dc->mtx, NULL);
+    dc->d = d;
+    dc->conn = c;
+    c->owner = d;
+    c->owner_data = dc;
+    c->ops = &daemon_conn_ops;
+    roci_conn_ref(c); /* the daemon list's */
+    pthread_mutex_lock(&d->mtx);
+    dc->next = d->conns;
+    d->conns = dc;
+    dc->listed = true;
+    d->nconns++;
+    d->live++;
+    pthread_mutex_unlock(&d->mtx);
+    return dc;
+}
 
 /* ------------------------------------------------------------ accept */
 
@@ -714,32 +851,20 @@ static void acc_cb(void *arg)
         pthread_mutex_lock(&d->mtx);
         bool refuse = d->shutting_down || d->nconns >= d->opts.max_conns;
         pthread_mutex_unlock(&d->mtx);
-        dconn *dc = refuse ? NULL : calloc(1, sizeof *dc);
         roci_conn *c = NULL;
-        if (dc && roc_arena_new(&dc->inline_arena) == 0 &&
+        if (!refuse &&
             roci_conn_accept(s, &daemon_conn_ops, d, d->opts.max_frame,
                              d->opts.max_depth, d->opts.hello_timeout_ms,
                              &c) == 0) {
-            pthread_mutex_init(&dc->mtx, NULL);
-            dc->d = d;
-            dc->conn = c;
-            c->owner_data = dc;
-            roci_conn_ref(c); /* the daemon list's */
-            pthread_mutex_lock(&d->mtx);
-            dc->next = d->conns;
-            d->conns = dc;
-            dc->listed = true;
-            d->nconns++;
-            d->live++;
-            pthread_mutex_unlock(&d->mtx);
-            atomic_fetch_add(&d->accepted, 1);
-            roci_conn_start(c);
+            c->keepalive_ms = d->opts.keepalive_ms;
+            if (attach(d, c)) {
+                atomic_fetch_add(&d->accepted, 1);
+                roci_conn_start(c);
+            } else {
+                roci_conn_close(c, ROC_ENOMEM, "out of memory");
+            }
             roci_conn_unref(c); /* creation reference */
         } else {
-            if (dc) {
-                roc_arena_free(dc->inline_arena);
-                free(dc);
-            }
             nng_stream_free(s);
         }
     } else {
@@ -779,12 +904,12 @@ static char *bound_url(const char *url, int port)
     return s;
 }
 
-int roc_daemon_open(roc_daemon **out, const char *url,
-                    const roc_daemon_opts *opts, roc_error *err)
+/* url NULL: a daemon without a listener (the process's callback daemon,
+ * which serves what clients export on their own connections). */
+static int daemon_open(roc_daemon **out, const char *url,
+                       const roc_daemon_opts *opts, roc_error *err)
 {
-    if (!out || !url)
-        return roc_error_set(err, ROC_EINVAL, "roc_daemon_open: no url");
-    int rc = roc_url_check(url, err);
+    int rc = url ? roc_url_check(url, err) : 0;
     if (rc)
         return rc;
     roc_daemon *d = calloc(1, sizeof *d);
@@ -809,9 +934,16 @@ int roc_daemon_open(roc_daemon **out, const char *url,
             d->opts.hello_timeout_ms = defs.hello_timeout_ms;
     }
     pthread_mutex_init(&d->mtx, NULL);
+    pthread_mutex_init(&d->pub_mtx, NULL);
     cond_init_mono(&d->cv);
     cond_init_mono(&d->wq_cv);
     pthread_rwlock_init(&d->objs_lock, NULL);
+    if (!url) {
+        d->url = strdup("local:");
+        d->started_ms = roci_now_ms();
+        *out = d;
+        return d->url ? 0 : ROC_ENOMEM;
+    }
     char tbuf[256];
     int rv = nng_stream_listener_alloc(&d->l,
                                        roci_transport_url(url, tbuf, sizeof tbuf));
@@ -846,6 +978,14 @@ int roc_daemon_open(roc_daemon **out, const char *url,
     return 0;
 }
 
+int roc_daemon_open(roc_daemon **out, const char *url,
+                    const roc_daemon_opts *opts, roc_error *err)
+{
+    if (!out || !url)
+        return roc_error_set(err, ROC_EINVAL, "roc_daemon_open: no url");
+    return daemon_open(out, url, opts, err);
+}
+
 const char *roc_daemon_url(const roc_daemon *d)
 {
     return d ? d->url : NULL;
@@ -869,7 +1009,10 @@ int roc_daemon_start(roc_daemon *d)
     pthread_mutex_unlock(&d->mtx);
     if (d->nworkers == 0)
         return ROC_ENOMEM;
-    nng_stream_listener_accept(d->l, d->acc_aio);
+    if (d->opts.keepalive_ms > 0)
+        roci_reaper_add_tick(roci_conn_keepalive_tick);
+    if (d->l)
+        nng_stream_listener_accept(d->l, d->acc_aio);
     return 0;
 }
 
@@ -910,8 +1053,10 @@ void roc_daemon_shutdown(roc_daemon *d)
     }
     d->shutting_down = true;
     pthread_mutex_unlock(&d->mtx);
-    nng_stream_listener_close(d->l);
-    nng_aio_stop(d->acc_aio);
+    if (d->l) {
+        nng_stream_listener_close(d->l);
+        nng_aio_stop(d->acc_aio);
+    }
     /* tell every client, then let calls in progress finish (bounded) */
     pthread_mutex_lock(&d->mtx);
     for (dconn *dc = d->conns; dc; dc = dc->next)
@@ -958,8 +1103,14 @@ void roc_daemon_close(roc_daemon *d)
     pthread_mutex_unlock(&d->mtx);
     if (leak)
         return; /* something still holds a connection: never free under it */
-    nng_aio_free(d->acc_aio);
-    nng_stream_listener_free(d->l);
+    if (d->l) {
+        nng_aio_free(d->acc_aio);
+        nng_stream_listener_free(d->l);
+    }
+    if (d->has_pub)
+        nng_close(d->pub);
+    free(d->events_url);
+    pthread_mutex_destroy(&d->pub_mtx);
     for (size_t i = 0; i < OBJ_BUCKETS; i++) {
         while (d->objs[i]) {
             dobj *o = d->objs[i];
@@ -1081,8 +1232,9 @@ static int bi_describe(roc_call *c, const roc_value *args, roc_value **res)
         ms->u.array.items[i] = *mm;
     }
     static const char *modes[] = {"single", "session", "percall"};
-    roc_value *r = roc_value_map(a, 6);
+    roc_value *r = roc_value_map(a, 7);
     int rc = 0;
+    const char *ev = roc_daemon_events_url(d);
     if (!ms || !r ||
         !kv(r, 0, a, "id", roc_value_str(a, o->id)) ||
         !kv(r, 1, a, "interface",
@@ -1091,7 +1243,8 @@ static int bi_describe(roc_call *c, const roc_value *args, roc_value **res)
         !kv(r, 3, a, "idl", sv->idl ? roc_value_str(a, sv->idl) : roc_value_nil(a)) ||
         !kv(r, 4, a, "instance", roc_value_str(a, modes[sv->mode % 3])) ||
         !kv(r, 5, a, "serialized",
-            roc_value_bool(a, sv->flags & ROC_SERVANT_SERIALIZED)))
+            roc_value_bool(a, sv->flags & ROC_SERVANT_SERIALIZED)) ||
+        !kv(r, 6, a, "events", ev ? roc_value_str(a, ev) : roc_value_nil(a)))
         rc = ROC_ENOMEM;
     obj_unref(o);
     *res = r;
@@ -1141,3 +1294,271 @@ static const roc_servant builtin_servant = {
            "    }\n"
            "}\n",
 };
+
+/* ------------------------------------------------------------ callbacks */
+
+static atomic_uint_fast64_t export_seq;
+
+int roc_export_new(roc_export **out, const roc_servant *sv, roc_error *err)
+{
+    if (!out || !sv || (!sv->methods && sv->n_methods))
+        return roc_error_set(err, ROC_EINVAL, "roc_export_new: no servant");
+    for (size_t i = 0; i < sv->n_methods; i++)
+        if (!sv->methods[i].name || !sv->methods[i].fn)
+            return roc_error_set(err, ROC_EINVAL,
+                                 "roc_export_new: method %zu has no name or "
+                                 "handler",
+                                 i);
+    roc_export *e = calloc(1, sizeof *e);
+    dobj *o = calloc(1, sizeof *o);
+    char id[32];
+    snprintf(id, sizeof id, "cb.%llu",
+             (unsigned long long)atomic_fetch_add(&export_seq, 1) + 1);
+    if (!e || !o || !(o->id = strdup(id))) {
+        free(e);
+        free(o);
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    o->id_len = strlen(id);
+    o->sv = *sv;
+    o->sv.mode = ROC_INSTANCE_SINGLE;
+    pthread_mutex_init(&o->serial, NULL);
+    atomic_init(&o->refs, 1);
+    atomic_init(&o->withdrawn, false);
+    atomic_init(&o->active, 0);
+    e->obj = o;
+    *out = e;
+    return 0;
+}
+
+const char *roc_export_id(const roc_export *e)
+{
+    return e ? e->obj->id : NULL;
+}
+
+void roc_export_free(roc_export *e)
+{
+    if (!e)
+        return;
+    atomic_store(&e->obj->withdrawn, true);
+    uint64_t end = roci_now_ms() + 30000;
+    while (atomic_load(&e->obj->active) > 0 && roci_now_ms() < end)
+        usleep(1000);
+    obj_unref(e->obj);
+    free(e);
+}
+
+roc_value *roc_value_export(roc_arena *a, roc_export *e)
+{
+    if (!e)
+        return NULL;
+    roc_value *v = roc_value_nil(a);
+    if (!v)
+        return NULL;
+    v->type = ROC_REF;
+    v->u.ref.uri = e->obj->id;
+    v->u.ref.kind = ROC_REF_LOCAL;
+    v->u.ref.priv_ = e;
+    return v;
+}
+
+/* Exports obj on conn under alias (or its own id); idempotent. */
+static int export_install(roci_conn *conn, dobj *obj, const char *alias)
+{
+    dconn *dc = conn->owner_data;
+    if (!dc || conn->ops != &daemon_conn_ops)
+        return ROC_EINVAL;
+    if (atomic_load(&obj->withdrawn))
+        return ROC_ECLOSED;
+    pthread_mutex_lock(&dc->mtx);
+    for (dexp *x = dc->exports; x; x = x->next)
+        if (x->obj == obj && (!alias || (x->alias && !strcmp(x->alias, alias)))) {
+            pthread_mutex_unlock(&dc->mtx);
+            return 0;
+        }
+    dexp *x = calloc(1, sizeof *x);
+    if (!x || (alias && !(x->alias = strdup(alias)))) {
+        free(x);
+        pthread_mutex_unlock(&dc->mtx);
+        return ROC_ENOMEM;
+    }
+    x->obj = obj;
+    atomic_fetch_add(&obj->refs, 1);
+    x->next = dc->exports;
+    dc->exports = x;
+    pthread_mutex_unlock(&dc->mtx);
+    return 0;
+}
+
+int roci_export_on(void *conn, void *export, const char **id)
+{
+    roc_export *e = export;
+    int rc = export_install(conn, e->obj, NULL);
+    if (rc == 0)
+        *id = e->obj->id;
+    return rc;
+}
+
+/* The process's daemon for what it exports on its client connections. */
+static roc_daemon *local_daemon;
+static pthread_once_t local_once = PTHREAD_ONCE_INIT;
+
+static void local_init(void)
+{
+    roc_daemon_opts o;
+    roc_daemon_opts_init(&o);
+    o.keepalive_ms = -1;
+    if (daemon_open(&local_daemon, NULL, &o, NULL) == 0 &&
+        roc_daemon_start(local_daemon) != 0) {
+        local_daemon = NULL; /* leaked on purpose: never happens */
+    }
+}
+
+int roci_client_attach(roci_conn *c, const roc_service *client_svc)
+{
+    pthread_once(&local_once, local_init);
+    if (!local_daemon)
+        return ROC_ENOMEM;
+    dconn *dc = attach(local_daemon, c);
+    if (!dc)
+        return ROC_ENOMEM;
+    if (!client_svc)
+        return 0;
+    /* the client's own service, exported on this connection as "service" */
+    void *state = NULL;
+    int rc = client_svc->on_connect
+                 ? client_svc->on_connect((roc_peer *)c, client_svc->arg, &state)
+                 : 0;
+    if (rc)
+        return rc;
+    roc_servant sv = {
+        .iface = client_svc->name,
+        .methods = client_svc->methods,
+        .n_methods = client_svc->n_methods,
+        .self = state,
+        .mode = ROC_INSTANCE_SINGLE,
+        .flags = client_svc->flags,
+        .idl = client_svc->idl,
+    };
+    roc_export *e = NULL;
+    if ((rc = roc_export_new(&e, &sv, NULL)) != 0)
+        return rc;
+    dc->client_svc = client_svc;
+    dc->client_state = state;
+    rc = export_install(c, e->obj, ROC_SERVICE_ROOT);
+    /* the connection's export list keeps the object; the handle goes */
+    obj_unref(e->obj);
+    free(e);
+    return rc;
+}
+
+/* ------------------------------------------------------------ services */
+
+static void *svc_no_create(void *arg)
+{
+    (void)arg;
+    return NULL; /* state is made by on_connect when the connection opens */
+}
+
+int roc_serve(const char *url, const roc_service *svc,
+              const roc_daemon_opts *opts, roc_daemon **out, roc_error *err)
+{
+    if (!svc || !out || (!svc->methods && svc->n_methods))
+        return roc_error_set(err, ROC_EINVAL, "roc_serve: no service");
+    roc_daemon *d;
+    int rc = roc_daemon_open(&d, url, opts, err);
+    if (rc)
+        return rc;
+    d->svc = *svc;
+    d->has_svc = true;
+    roc_servant sv = {
+        .iface = svc->name,
+        .methods = svc->methods,
+        .n_methods = svc->n_methods,
+        .mode = ROC_INSTANCE_SESSION,
+        .create = svc_no_create,
+        .flags = svc->flags,
+        .idl = svc->idl,
+    };
+    if ((rc = roc_daemon_register(d, ROC_SERVICE_ROOT, &sv, NULL)) != 0 ||
+        (rc = roc_daemon_start(d)) != 0) {
+        roc_daemon_close(d);
+        return roc_error_set(err, rc, "roc_serve: %s", roc_strerror(rc));
+    }
+    *out = d;
+    return 0;
+}
+
+roc_peer *roc_call_peer_handle(roc_call *call)
+{
+    return (roc_peer *)call->conn;
+}
+
+const char *roc_peer_address(roc_peer *peer)
+{
+    return peer ? ((roci_conn *)peer)->peer : "";
+}
+
+/* ------------------------------------------------------------ events */
+
+int roc_daemon_events_open(roc_daemon *d, const char *url, roc_error *err)
+{
+    if (!d || !url)
+        return roc_error_set(err, ROC_EINVAL, "roc_daemon_events_open: no url");
+    pthread_mutex_lock(&d->pub_mtx);
+    if (d->has_pub) {
+        pthread_mutex_unlock(&d->pub_mtx);
+        return roc_error_set(err, ROC_EEXIST, "events are already open on %s",
+                             d->events_url);
+    }
+    nng_listener l;
+    int rv = nng_pub0_open(&d->pub);
+    if (rv == 0 && (rv = nng_listen(d->pub, url, &l, 0)) != 0)
+        nng_close(d->pub);
+    if (rv != 0) {
+        pthread_mutex_unlock(&d->pub_mtx);
+        return roci_set_nng_err(err, rv, "cannot publish events on", url);
+    }
+    int port = 0;
+    if (nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
+        port = 0;
+    d->events_url = bound_url(url, port);
+    d->has_pub = true;
+    pthread_mutex_unlock(&d->pub_mtx);
+    return 0;
+}
+
+const char *roc_daemon_events_url(const roc_daemon *d)
+{
+    return d && d->has_pub ? d->events_url : NULL;
+}
+
+int roc_daemon_publish(roc_daemon *d, const char *topic,
+                       const roc_value *value, roc_error *err)
+{
+    if (!d || !topic || !d->has_pub)
+        return roc_error_set(err, d && topic ? ROC_ESTATE : ROC_EINVAL,
+                             "no event endpoint: call roc_daemon_events_open "
+                             "first");
+    if (strlen(topic) > 255)
+        return roc_error_set(err, ROC_EINVAL, "topic longer than 255 bytes");
+    /* topic bytes, NUL, msgpack value: subscribers filter on the prefix */
+    roc_buf b = ROC_BUF_INIT;
+    size_t tl = strlen(topic);
+    int rc = roci_buf_reserve(&b, tl + 1);
+    if (rc == 0) {
+        memcpy(b.data, topic, tl + 1);
+        b.len = tl + 1;
+        rc = roc_encode(&b, value, err);
+    }
+    if (rc == 0) {
+        int rv = nng_send(d->pub, b.data, b.len, NNG_FLAG_NONBLOCK);
+        if (rv != 0 && rv != NNG_EAGAIN)
+            rc = roci_set_nng_err(err, rv, "cannot publish on",
+                                  d->events_url);
+    } else if (rc == ROC_ENOMEM) {
+        roc_error_set(err, rc, "out of memory");
+    }
+    roc_buf_free(&b);
+    return rc;
+}

@@ -493,7 +493,7 @@ static int from_special(roc_arena *a, const char *key, const json_t *jv,
     dst->type = ROC_REF;
     dst->u.ref.uri = uri;
     dst->u.ref.kind = kind;
-    dst->u.ref.conn_ = NULL;
+    dst->u.ref.priv_ = NULL;
     return 0;
 }
 

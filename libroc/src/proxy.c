@@ -35,9 +35,12 @@ static void client_on_close(roci_conn *c)
         roci_conn_unref(c); /* the registry's reference */
 }
 
-static const roci_conn_ops client_ops = {
-    .on_close = client_on_close,
-};
+static int client_prep(roci_conn *c, void *arg)
+{
+    (void)arg;
+    c->on_close2 = client_on_close;
+    return roci_client_attach(c, NULL);
+}
 
 static void client_tick(void);
 
@@ -88,7 +91,7 @@ static int get_conn(const char *url, int timeout_ms, roci_conn **out,
     pthread_mutex_unlock(&reg_mtx);
 
     roci_conn *c = NULL;
-    int rc = roci_conn_dial(url, timeout_ms, &c, err);
+    int rc = roci_conn_dial(url, timeout_ms, client_prep, NULL, &c, err);
 
     pthread_mutex_lock(&reg_mtx);
     for (dialing **pp = &reg_dialing; *pp; pp = &(*pp)->next)
@@ -97,7 +100,6 @@ static int get_conn(const char *url, int timeout_ms, roci_conn **out,
             break;
         }
     if (rc == 0) {
-        c->ops = &client_ops;
         c->cl_next = reg_head;
         reg_head = c; /* the creation reference becomes the registry's */
         roci_conn_ref(c);
@@ -122,8 +124,9 @@ static int get_conn(const char *url, int timeout_ms, roci_conn **out,
  * the proxy uses for it (under the proxy's mutex). */
 typedef struct target {
     char *object;
-    char *url;
+    char *url;        /* NULL for a fixed connection */
     roci_conn *conn;
+    bool fixed;       /* callbacks, roc_conn: this connection or nothing */
 } target;
 
 struct roc_proxy {
@@ -157,7 +160,8 @@ static void target_free(target *t)
     if (!t)
         return;
     if (t->conn) {
-        unuse_conn(t->conn);
+        if (!t->fixed)
+            unuse_conn(t->conn);
         roci_conn_unref(t->conn);
     }
     free(t->object);
@@ -303,6 +307,12 @@ static int target_conn(roc_proxy *p, target *t, int timeout_ms,
         *out = c;
         return 0;
     }
+    if (t->fixed) {
+        pthread_mutex_unlock(&p->mtx);
+        return roc_error_set(err, ROC_ECLOSED,
+                             "the connection to the peer of '%s' is closed",
+                             t->object);
+    }
     t->conn = NULL;
     pthread_mutex_unlock(&p->mtx);
     if (c) {
@@ -404,10 +414,10 @@ int roc_proxy_bind(roc_proxy *p, roc_error *err)
 
 /* Encodes a call frame into b. With seg, one large bytes argument stays
  * in the caller's memory (sent by a gather write). */
-static int encode_call(roc_buf *b, roci_seg *seg, unsigned kind, uint64_t id,
-                       const char *object, const char *method,
-                       const roc_value *args, int timeout_ms,
-                       const char *trace)
+static int encode_call(roc_buf *b, roci_seg *seg, roci_conn *export_conn,
+                       unsigned kind, uint64_t id, const char *object,
+                       const char *method, const roc_value *args,
+                       int timeout_ms, const char *trace)
 {
     msgpack_packer pk;
     roci_wbuf w = {b, seg};
@@ -421,9 +431,11 @@ static int encode_call(roc_buf *b, roci_seg *seg, unsigned kind, uint64_t id,
         rc = roci_pack_str(&pk, method, strlen(method));
     if (rc)
         return rc;
-    if (args)
+    if (args) {
+        roci_pack_set_export(roci_export_on, export_conn);
         rc = roci_pack_value(&pk, args, 0);
-    else
+        roci_pack_set_export(NULL, NULL);
+    } else
         rc = msgpack_pack_array(&pk, 0) ? ROC_ENOMEM : 0;
     if (rc)
         return rc;
@@ -560,6 +572,15 @@ static int call_once(roc_proxy *p, const char *method, const roc_value *args,
     int rc = acquire(p, timeout, &t, &c, err);
     if (rc)
         return rc;
+    if (c == roci_inline_conn()) {
+        roci_conn_unref(c);
+        return roc_error_set(err, ROC_ESTATE,
+                             "%s.%s: a handler that calls back over its own "
+                             "connection must be declared ROC_METHOD_BLOCKING "
+                             "(the connection cannot read the reply while the "
+                             "handler holds its I/O thread)",
+                             t->object, method);
+    }
     sync_wait w;
     memset(&w, 0, sizeof w);
     pthread_condattr_t ca;
@@ -585,7 +606,7 @@ static int call_once(roc_proxy *p, const char *method, const roc_value *args,
     }
     roc_buf *b = roci_scratch();
     roci_seg *seg = roci_scratch_seg();
-    rc = b && seg ? encode_call(b, seg, ROCI_CALL, id, t->object, method,
+    rc = b && seg ? encode_call(b, seg, c, ROCI_CALL, id, t->object, method,
                                 args, left, opts ? opts->trace : NULL)
                   : ROC_ENOMEM;
     if (rc) {
@@ -668,7 +689,7 @@ int roc_proxy_oneway(roc_proxy *p, const char *method, const roc_value *args,
     if (rc)
         return rc;
     roc_buf *b = roci_scratch();
-    rc = b ? encode_call(b, NULL, ROCI_ONEWAY, 0, t->object, method, args, -1,
+    rc = b ? encode_call(b, NULL, c, ROCI_ONEWAY, 0, t->object, method, args, -1,
                          NULL)
            : ROC_ENOMEM;
     if (rc)
@@ -790,7 +811,7 @@ int roc_proxy_call_async(roc_proxy *p, const char *method,
                              t->url);
     }
     roc_buf *b = roci_scratch();
-    rc = b ? encode_call(b, NULL, ROCI_CALL, id, t->object, method, args,
+    rc = b ? encode_call(b, NULL, c, ROCI_CALL, id, t->object, method, args,
                          timeout, opts ? opts->trace : NULL)
            : ROC_ENOMEM;
     if (rc) {
@@ -852,7 +873,16 @@ int roc_future_result(roc_future *f, roc_value **result, roc_arena *arena,
     }
     if (!result)
         return 0;
-    return roc_decode(arena, f->reply, f->reply_len, 0, result, err);
+    roci_rd r;
+    roci_rd_init(&r, f->reply, f->reply_len, ROC_DEFAULT_MAX_DEPTH + 1);
+    r.conn_serial = f->c->serial; /* callbacks in the result */
+    roc_value *v = roc_arena_alloc(arena, sizeof *v);
+    int rc = v ? roci_rd_value(&r, arena, v) : ROC_ENOMEM;
+    if (rc)
+        return roc_error_set(err, rc, "cannot decode the result of %s",
+                             f->desc);
+    *result = v;
+    return 0;
 }
 
 int roc_future_on_complete(roc_future *f, void (*cb)(roc_future *, void *),
@@ -921,4 +951,92 @@ static void client_tick(void)
         expire(list[i], now);
         roci_conn_unref(list[i]);
     }
+}
+
+/* ------------------------------------------------------------ fixed */
+
+/* A proxy for object on the connection c only (no redial). */
+int roci_proxy_fixed(roci_conn *c, const char *object, roc_proxy **out,
+                     roc_error *err)
+{
+    roc_proxy *p = calloc(1, sizeof *p);
+    target *t = calloc(1, sizeof *t);
+    target **ts = calloc(1, sizeof *ts);
+    if (!p || !t || !ts || roc_arena_new(&p->ua) != 0 ||
+        !(t->object = strdup(object))) {
+        free(p);
+        free(ts);
+        target_free(t);
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    pthread_mutex_init(&p->mtx, NULL);
+    p->timeout_ms = default_timeout();
+    t->fixed = true;
+    t->conn = c;
+    roci_conn_ref(c);
+    ts[0] = t;
+    p->t = ts;
+    p->nt = 1;
+    size_t n = strlen(object) + strlen(c->peer) + 32;
+    p->uri = malloc(n);
+    if (p->uri)
+        snprintf(p->uri, n, "ROC:%s@peer:%s", object, c->peer);
+    *out = p;
+    return 0;
+}
+
+int roc_proxy_open_ref(roc_proxy **out, const roc_value *ref, roc_error *err)
+{
+    if (!out || !ref || ref->type != ROC_REF || !ref->u.ref.uri)
+        return roc_error_set(err, ROC_EINVAL,
+                             "roc_proxy_open_ref: not a reference value");
+    if (ref->u.ref.kind == ROC_REF_URI)
+        return roc_proxy_open(out, ref->u.ref.uri, err);
+    if (ref->u.ref.kind != ROC_REF_CALLBACK)
+        return roc_error_set(err, ROC_EINVAL,
+                             "roc_proxy_open_ref: a local object needs no "
+                             "proxy");
+    uint64_t serial = (uint64_t)(uintptr_t)ref->u.ref.priv_;
+    roci_conn *c = serial ? roci_conn_by_serial(serial) : NULL;
+    if (!c)
+        return roc_error_set(err, ROC_ECLOSED,
+                             "the connection the callback '%s' came over is "
+                             "closed",
+                             ref->u.ref.uri);
+    int rc = roci_proxy_fixed(c, ref->u.ref.uri, out, err);
+    roci_conn_unref(c);
+    return rc;
+}
+
+int roci_proxy_sibling(roc_proxy *p, const char *object, roc_proxy **out,
+                       roc_error *err)
+{
+    pthread_mutex_lock(&p->mtx);
+    target *t = p->t[0];
+    roci_conn *c = t->fixed ? t->conn : NULL;
+    if (c)
+        roci_conn_ref(c);
+    char *url = t->url ? strdup(t->url) : NULL;
+    pthread_mutex_unlock(&p->mtx);
+    int rc;
+    if (c) {
+        rc = roci_proxy_fixed(c, object, out, err);
+        roci_conn_unref(c);
+    } else if (url) {
+        size_t n = strlen(object) + strlen(url) + 6;
+        char *u = malloc(n);
+        if (u) {
+            snprintf(u, n, "ROC:%s@%s", object, url);
+            rc = roc_proxy_open(out, u, err);
+            free(u);
+        } else {
+            rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+        }
+    } else {
+        rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    free(url);
+    if (rc == 0)
+        (*out)->timeout_ms = p->timeout_ms;
+    return rc;
 }

@@ -56,6 +56,8 @@ typedef struct roci_conn_ops {
     void (*on_close)(roci_conn *c);
     /* last reference dropped: free the owner's per-connection data */
     void (*on_free)(roci_conn *c);
+    /* server: the client's hello arrived (the connection is open) */
+    void (*on_open)(roci_conn *c);
 } roci_conn_ops;
 
 /* A call this side made and waits for. complete runs exactly once, with
@@ -92,6 +94,12 @@ struct roci_conn {
     bool peer_bye;
     bool close_when_flushed; /* server got bye: close once sent */
     const roci_conn_ops *ops;
+    void (*on_close2)(roci_conn *c); /* client registry's close hook */
+    uint64_t serial;  /* process-unique, names the connection safely */
+    roci_conn *all_next; /* list of all live connections */
+    uint64_t last_rx_ms; /* when something last arrived */
+    int keepalive_ms;    /* ping after this much silence, close after 3x */
+    bool ping_out;
     void *owner;      /* daemon (server side) */
     void *owner_data; /* owner's per-connection data */
     size_t max_frame;
@@ -127,9 +135,11 @@ struct roci_conn {
     roci_conn *cl_next;  /* client registry */
 };
 
-/* Client: dials url, exchanges hellos, starts the read loop. */
-int roci_conn_dial(const char *url, int timeout_ms, roci_conn **out,
-                   roc_error *err);
+/* Client: dials url, exchanges hellos, runs prep(c, arg) (may be NULL; a
+ * non-zero result fails the dial), then starts the read loop. */
+int roci_conn_dial(const char *url, int timeout_ms,
+                   int (*prep)(roci_conn *c, void *arg), void *arg,
+                   roci_conn **out, roc_error *err);
 /* Server: wraps an accepted stream; the read loop starts at once and
  * expects the client's hello within hello_timeout_ms. */
 int roci_conn_accept(nng_stream *s, const roci_conn_ops *ops, void *owner,
@@ -137,6 +147,10 @@ int roci_conn_accept(nng_stream *s, const roci_conn_ops *ops, void *owner,
                      int hello_timeout_ms, roci_conn **out);
 /* Server: starts the read loop of an accepted connection. */
 void roci_conn_start(roci_conn *c);
+/* A referenced live connection by serial, or NULL. */
+roci_conn *roci_conn_by_serial(uint64_t serial);
+/* Sends keepalive pings and closes silent connections (reaper tick). */
+void roci_conn_keepalive_tick(void);
 /* Frees c now (reaper thread; never inside c's own aio callbacks). */
 void roci_conn_destroy(roci_conn *c);
 void roci_conn_ref(roci_conn *c);
@@ -222,6 +236,21 @@ const char *roci_transport_url(const char *url, char *buf, size_t len);
  * is registered, ROC_EUNAVAIL/ROC_ECONNREFUSED when no name server answers. */
 int roci_naming_resolve(const roc_uri *u, int timeout_ms, char ***uris,
                         size_t *n, roc_error *err);
+
+/* Callbacks (daemon.c): exports a roc_export on conn (a roci_export_fn
+ * for roci_pack_set_export); serves a client connection through the
+ * process's callback daemon, with the client's own service (may be NULL)
+ * exported on it as "service"; the connection the calling thread is
+ * running an inline handler of, if any. */
+int roci_export_on(void *conn, void *export, const char **id);
+int roci_client_attach(roci_conn *c, const roc_service *client_svc);
+roci_conn *roci_inline_conn(void);
+/* A proxy for object over the connection c only (proxy.c). */
+int roci_proxy_fixed(roci_conn *c, const char *object, roc_proxy **out,
+                     roc_error *err);
+/* A proxy to another object where p's (first) object lives. */
+int roci_proxy_sibling(roc_proxy *p, const char *object, roc_proxy **out,
+                       roc_error *err);
 
 /* Daemon and client-side connection registry (proxy.c). */
 void roci_client_tick(void);

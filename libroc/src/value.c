@@ -137,7 +137,7 @@ roc_value *roc_value_map(roc_arena *a, size_t n)
 /* A reference to a reachable object (kind ROC_REF_URI). The URI is copied
  * but not checked: roc_uri_parse does that where it matters. Callback
  * references (kind 2) are made by the connection layer, which sets kind and
- * conn_ on a value from this constructor. */
+ * priv_ on a value from this constructor. */
 roc_value *roc_value_ref(roc_arena *a, const char *uri)
 {
     if (!uri)
@@ -150,7 +150,7 @@ roc_value *roc_value_ref(roc_arena *a, const char *uri)
         return NULL;
     v->u.ref.uri = p;
     v->u.ref.kind = ROC_REF_URI;
-    v->u.ref.conn_ = NULL;
+    v->u.ref.priv_ = NULL;
     return v;
 }
 
@@ -399,7 +399,7 @@ bool roc_value_equal(const roc_value *a, const roc_value *b)
     case ROC_MAP:
         return map_equal(a, b);
     case ROC_REF:
-        /* conn_ is the private transport context, not part of the value. */
+        /* priv_ is the private transport context, not part of the value. */
         return a->u.ref.kind == b->u.ref.kind && a->u.ref.uri && b->u.ref.uri &&
                strcmp(a->u.ref.uri, b->u.ref.uri) == 0;
     default:

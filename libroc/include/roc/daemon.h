@@ -82,6 +82,8 @@ typedef struct roc_daemon_opts {
     unsigned max_inflight;   /* calls in progress per connection (256) */
     unsigned workers;        /* worker pool threads (4) */
     int hello_timeout_ms;    /* handshake deadline (5000) */
+    int keepalive_ms;        /* ping a silent client after this long, drop
+                                it after 3x (10000; -1 off) */
 } roc_daemon_opts;
 
 /* Fills opts with the defaults above. */

@@ -19,5 +19,7 @@
 #include "uri.h"
 #include "daemon.h"
 #include "proxy.h"
+#include "naming.h"
+#include "service.h"
 
 #endif

@@ -61,8 +61,12 @@ typedef enum roc_type {
 /* Kinds of object reference (wire: msgpack ext type 1 and 2). */
 typedef enum roc_ref_kind {
     ROC_REF_URI = 1,      /* a reachable object: uri is "ROC:id@url" */
-    ROC_REF_CALLBACK = 2  /* an object the sender exports on this connection:
-                             uri holds its object id */
+    ROC_REF_CALLBACK = 2, /* an object the sender exports on this connection:
+                             uri holds its object id; open a proxy to it
+                             with roc_proxy_open_ref */
+    ROC_REF_LOCAL = 3     /* a local object of this process (roc_export),
+                             made by roc_value_export: sent as a callback
+                             reference on the connection it travels over */
 } roc_ref_kind;
 
 typedef struct roc_value roc_value;
@@ -82,7 +86,8 @@ struct roc_value {
         struct {
             const char *uri;     /* URI (kind 1) or object id (kind 2) */
             roc_ref_kind kind;
-            void *conn_;         /* private: connection of a callback ref */
+            void *priv_;         /* private: connection (CALLBACK) or
+                                    roc_export (LOCAL) */
         } ref;
     } u;
 };
