@@ -1,0 +1,125 @@
+/* The name server client (docs/naming.md).
+ *
+ * roc-ns maps logical names to object URIs ("ROC:id@url"). A name may hold
+ * several URIs (replicas) and carries metadata tags. roc_ns_* talk to one
+ * name server; roc_proxy_open resolves "ROCNAME:name" and "ROCMETA:tags"
+ * URIs through the same client.
+ *
+ * Which name server: the url given to roc_ns_open, else the environment
+ * variable ROC_NS, else tcp://127.0.0.1:9090 (ROC_NS_DEFAULT_URL). The name
+ * server's object id is "roc.ns" (ROC_NS_OBJECT). A url may be an nng URL
+ * ("tcp://host:port") or the object's full URI ("ROC:roc.ns@tcp://...").
+ *
+ * Names and tags are [A-Za-z0-9_.:-]+ (roc_id_valid); a name is at most 255
+ * characters, a tag at most 128, a registration has at most 32 tags and 64
+ * URIs. The server answers other input with roc.BadArguments
+ * (ROC_EBADARGS).
+ *
+ * Results that are lists are allocated in the arena the caller gives (one
+ * roc_arena_reset frees them); single strings are malloc'd (free()).
+ */
+#ifndef ROC_NAMING_H
+#define ROC_NAMING_H
+
+#include "value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ROC_NS_DEFAULT_URL "tcp://127.0.0.1:9090"
+#define ROC_NS_OBJECT "roc.ns"
+#define ROC_NS_MAX_NAME 255
+#define ROC_NS_MAX_TAG 128
+#define ROC_NS_MAX_TAGS 32
+#define ROC_NS_MAX_URIS 64
+
+typedef struct roc_ns roc_ns;
+
+/* roc_ns_register flags. Without either, registering a name that exists
+ * fails with ROC_EEXIST. */
+enum {
+    ROC_NS_REPLACE = 1u,     /* replace the name's URIs and tags */
+    ROC_NS_ADD_REPLICA = 2u, /* add the URI to the name's URIs, merge tags */
+};
+
+/* How roc_ns_list and roc_ns_remove match names. */
+typedef enum roc_ns_match {
+    ROC_NS_EXACT = 0,
+    ROC_NS_PREFIX = 1, /* "" matches every name */
+    ROC_NS_REGEX = 2   /* POSIX extended regular expression, unanchored */
+} roc_ns_match;
+
+/* One registration, in the caller's arena. */
+typedef struct roc_ns_entry {
+    const char *name;
+    const char **uris;
+    size_t n_uris;
+    const char **meta;
+    size_t n_meta;
+} roc_ns_entry;
+
+/* Opens a client for the name server at url (NULL: ROC_NS, else the
+ * default). No I/O happens here; the first call connects. Every call has a
+ * deadline: the timeout set with roc_ns_set_timeout, else ROC_TIMEOUT_MS,
+ * else 30 s. */
+ROC_API int roc_ns_open(roc_ns **ns, const char *url, roc_error *err);
+/* NULL is allowed. */
+ROC_API void roc_ns_close(roc_ns *ns);
+/* The name server's object URI ("ROC:roc.ns@tcp://..."), owned by ns. */
+ROC_API const char *roc_ns_uri(const roc_ns *ns);
+ROC_API void roc_ns_set_timeout(roc_ns *ns, int timeout_ms);
+
+/* The name server URL used when none is given: ROC_NS, else the default. */
+ROC_API const char *roc_ns_default_url(void);
+
+/* Registers uri ("ROC:id@url") under name with n_meta tags (meta may be
+ * NULL when n_meta is 0). flags: 0, ROC_NS_REPLACE or ROC_NS_ADD_REPLICA.
+ * ROC_EEXIST when the name is taken and no flag allows a change. */
+ROC_API int roc_ns_register(roc_ns *ns, const char *name, const char *uri,
+                            const char *const *meta, size_t n_meta,
+                            unsigned flags, roc_error *err);
+/* The first URI registered under name, malloc'd (free()). With wait_ms > 0
+ * a name that is not registered yet (or a name server that does not answer
+ * yet) is asked again until wait_ms have passed: for a server still
+ * starting. ROC_ENOTFOUND when the name is not registered. */
+ROC_API int roc_ns_lookup(roc_ns *ns, const char *name, int wait_ms,
+                          char **uri, roc_error *err);
+/* Every URI registered under name (*uris allocated in a), with the same
+ * wait as roc_ns_lookup. */
+ROC_API int roc_ns_lookup_all(roc_ns *ns, const char *name, int wait_ms,
+                              roc_arena *a, const char ***uris, size_t *n,
+                              roc_error *err);
+/* The registrations whose name matches pattern (see roc_ns_match; NULL is
+ * ""), sorted by name, allocated in a. A bad regular expression is
+ * ROC_EBADARGS. */
+ROC_API int roc_ns_list(roc_ns *ns, const char *pattern, roc_ns_match how,
+                        roc_arena *a, roc_ns_entry **entries, size_t *n,
+                        roc_error *err);
+/* The registrations carrying all n_tags tags (any false) or at least one of
+ * them (any true), sorted by name, allocated in a. */
+ROC_API int roc_ns_lookup_meta(roc_ns *ns, const char *const *tags,
+                               size_t n_tags, bool any, roc_arena *a,
+                               roc_ns_entry **entries, size_t *n,
+                               roc_error *err);
+/* Removes the registrations whose name matches; *removed (may be NULL)
+ * says how many. Removing a name that is not registered is not an error. */
+ROC_API int roc_ns_remove(roc_ns *ns, const char *pattern, roc_ns_match how,
+                          size_t *removed, roc_error *err);
+/* Removes one URI of a name (a replica that goes away); the name goes with
+ * its last URI. *removed (may be NULL): 0 or 1. */
+ROC_API int roc_ns_remove_uri(roc_ns *ns, const char *name, const char *uri,
+                              size_t *removed, roc_error *err);
+/* Replaces the tags of a registration. ROC_ENOTFOUND when not registered. */
+ROC_API int roc_ns_set_meta(roc_ns *ns, const char *name,
+                            const char *const *meta, size_t n_meta,
+                            roc_error *err);
+/* Number of registrations. */
+ROC_API int roc_ns_count(roc_ns *ns, uint64_t *count, roc_error *err);
+/* Asks the name server whether it answers: 0 when it does. */
+ROC_API int roc_ns_ping(roc_ns *ns, roc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

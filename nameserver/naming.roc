@@ -1,0 +1,58 @@
+/* The ROC name server's interface (roc-ns, object id "roc.ns").
+ *
+ * A registration binds a name to one or more object URIs ("ROC:id@url",
+ * replicas) and carries metadata tags. Names and tags are
+ * [A-Za-z0-9_.:-]+ (at most 255 and 128 characters); a registration holds
+ * at most 32 tags and 64 URIs. Bad input is answered roc.BadArguments.
+ * docs/naming.md describes the service, libroc's client (roc/naming.h) and
+ * the `roc ns` commands.
+ */
+module roc.naming {
+    /** register_name flags: replace what the name holds. */
+    const u32 REPLACE = 1;
+    /** register_name flags: add the URI to the name's URIs (a replica). */
+    const u32 ADD_REPLICA = 2;
+
+    /** How list_names and remove match a pattern against names. */
+    enum Match { EXACT, PREFIX, REGEX }
+
+    /** One registration. */
+    struct Entry {
+        string name;
+        list<string> uris;
+        list<string> meta;
+    }
+
+    /** The name is not registered. */
+    exception NotFound { string name; }
+    /** The name is registered already (and neither REPLACE nor ADD_REPLICA
+     *  was asked for). */
+    exception Exists { string name; list<string> uris; }
+
+    interface NameServer {
+        /** "pong". */
+        idempotent string ping();
+        /** Binds name to uri with the given tags. Without flags a name that
+         *  is registered already raises Exists; REPLACE replaces its URIs and
+         *  tags; ADD_REPLICA adds uri to its URIs (tags are then merged). */
+        void register_name(string name, string uri, list<string> meta,
+                           u32 flags) raises (Exists);
+        /** Every URI registered under name. */
+        idempotent list<string> lookup(string name) raises (NotFound);
+        /** Registrations whose name matches (PREFIX "" lists all). Sorted by
+         *  name. */
+        idempotent list<Entry> list_names(string pattern, Match how);
+        /** Registrations carrying all of the tags (any_tag false) or at
+         *  least one of them (any_tag true). Sorted by name. */
+        idempotent list<Entry> lookup_meta(list<string> tags, bool any_tag);
+        /** Removes the registrations whose name matches; how many. */
+        u32 remove(string pattern, Match how);
+        /** Removes one URI from a name (the name goes when it was its last
+         *  URI); how many URIs were removed (0 or 1). */
+        u32 remove_uri(string name, string uri);
+        /** Replaces the tags of a registration. */
+        void set_meta(string name, list<string> meta) raises (NotFound);
+        /** Number of registrations. */
+        idempotent u64 count();
+    }
+}

@@ -1,0 +1,636 @@
+/* The registry of roc-ns (registry.h). */
+#include "registry.h"
+
+#include <pthread.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_URI 2048
+#define MAX_PATTERN 1024
+
+struct ns_registry {
+    pthread_rwlock_t rw;   /* readers vs the moment a change is made visible */
+    pthread_mutex_t wmtx;  /* one writer at a time (with the store) */
+    ns_store *store;
+    ns_entry **v;          /* sorted by name */
+    size_t n, cap;
+};
+
+/* ------------------------------------------------------------ entries */
+
+static void strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void entry_free(ns_entry *e)
+{
+    if (!e)
+        return;
+    free(e->name);
+    strv_free(e->uris, e->n_uris);
+    strv_free(e->meta, e->n_meta);
+    free(e);
+}
+
+static bool strv_has(char *const *v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i], s) == 0)
+            return true;
+    return false;
+}
+
+/* Appends a copy of s to *v (of *n) unless it is there; false when out of
+ * memory. */
+static bool strv_add(char ***v, size_t *n, const char *s)
+{
+    if (strv_has(*v, *n, s))
+        return true;
+    char **nv = realloc(*v, (*n + 1) * sizeof *nv);
+    if (!nv)
+        return false;
+    *v = nv;
+    if (!(nv[*n] = strdup(s)))
+        return false;
+    (*n)++;
+    return true;
+}
+
+/* A new entry: name, the URIs and tags given (deduplicated). */
+static ns_entry *entry_new(const char *name, char *const *uris, size_t n_uris,
+                           const char *const *meta, size_t n_meta)
+{
+    ns_entry *e = calloc(1, sizeof *e);
+    if (!e || !(e->name = strdup(name)))
+        goto fail;
+    for (size_t i = 0; i < n_uris; i++)
+        if (!strv_add(&e->uris, &e->n_uris, uris[i]))
+            goto fail;
+    for (size_t i = 0; i < n_meta; i++)
+        if (!strv_add(&e->meta, &e->n_meta, meta[i]))
+            goto fail;
+    return e;
+fail:
+    entry_free(e);
+    return NULL;
+}
+
+/* Index of name, or -(insertion point) - 1. */
+static long find(const ns_registry *r, const char *name)
+{
+    size_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(r->v[mid]->name, name);
+        if (c == 0)
+            return (long)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -(long)lo - 1;
+}
+
+static bool reserve(ns_registry *r)
+{
+    if (r->n < r->cap)
+        return true;
+    size_t nc = r->cap ? r->cap * 2 : 64;
+    ns_entry **nv = realloc(r->v, nc * sizeof *nv);
+    if (!nv)
+        return false;
+    r->v = nv;
+    r->cap = nc;
+    return true;
+}
+
+/* Makes e visible in place of the entry at idx (>= 0) or inserted (idx < 0,
+ * as find gives). Caller holds wmtx and has reserved room. Returns the
+ * entry replaced (to free), or NULL. */
+static ns_entry *publish(ns_registry *r, long idx, ns_entry *e)
+{
+    ns_entry *old = NULL;
+    pthread_rwlock_wrlock(&r->rw);
+    if (idx >= 0) {
+        old = r->v[idx];
+        r->v[idx] = e;
+    } else {
+        size_t at = (size_t)(-idx - 1);
+        memmove(r->v + at + 1, r->v + at, (r->n - at) * sizeof *r->v);
+        r->v[at] = e;
+        r->n++;
+    }
+    pthread_rwlock_unlock(&r->rw);
+    return old;
+}
+
+/* ------------------------------------------------------------ checks */
+
+static int check_name(const char *name, const char *what, roc_error *err)
+{
+    if (!name || !*name)
+        return roc_error_set(err, ROC_EBADARGS, "empty %s", what);
+    size_t len = strlen(name);
+    if (len > ROC_NS_MAX_NAME)
+        return roc_error_set(err, ROC_EBADARGS,
+                             "%s of %zu characters (at most %d)", what, len,
+                             ROC_NS_MAX_NAME);
+    if (!roc_id_valid(name))
+        return roc_error_set(err, ROC_EBADARGS,
+                             "%s '%s' has characters outside [A-Za-z0-9_.:-]",
+                             what, name);
+    return 0;
+}
+
+static int check_tags(const char *const *tags, size_t n, roc_error *err)
+{
+    if (n > ROC_NS_MAX_TAGS)
+        return roc_error_set(err, ROC_EBADARGS, "%zu tags (at most %d)", n,
+                             ROC_NS_MAX_TAGS);
+    for (size_t i = 0; i < n; i++) {
+        if (!tags[i] || !*tags[i])
+            return roc_error_set(err, ROC_EBADARGS, "empty tag");
+        size_t len = strlen(tags[i]);
+        if (len > ROC_NS_MAX_TAG)
+            return roc_error_set(err, ROC_EBADARGS,
+                                 "tag of %zu characters (at most %d)", len,
+                                 ROC_NS_MAX_TAG);
+        if (!roc_id_valid(tags[i]))
+            return roc_error_set(err, ROC_EBADARGS,
+                                 "tag '%s' has characters outside "
+                                 "[A-Za-z0-9_.:-]",
+                                 tags[i]);
+    }
+    return 0;
+}
+
+static int check_uri(const char *uri, roc_error *err)
+{
+    if (!uri || !*uri)
+        return roc_error_set(err, ROC_EBADARGS, "empty URI");
+    size_t len = strlen(uri);
+    if (len > MAX_URI)
+        return roc_error_set(err, ROC_EBADARGS,
+                             "URI of %zu characters (at most %d)", len,
+                             MAX_URI);
+    for (const unsigned char *p = (const unsigned char *)uri; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return roc_error_set(err, ROC_EBADARGS,
+                                 "URI with a control character");
+    roc_arena *a = NULL;
+    if (roc_arena_new(&a) != 0)
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    roc_uri u;
+    roc_error e = ROC_ERROR_INIT;
+    int rc = roc_uri_parse(a, uri, &u, &e);
+    if (rc)
+        rc = roc_error_set(err, ROC_EBADARGS, "invalid URI '%s': %s", uri,
+                           e.message ? e.message : roc_strerror(rc));
+    else if (u.kind != ROC_URI_OBJECT)
+        rc = roc_error_set(err, ROC_EBADARGS,
+                           "'%s' is not an object URI (ROC:id@url)", uri);
+    roc_error_clear(&e);
+    roc_arena_free(a);
+    return rc;
+}
+
+/* A matcher for list and remove. */
+typedef struct matcher {
+    const char *pattern;
+    size_t plen;
+    roc_ns_match how;
+    regex_t re;
+    bool has_re;
+} matcher;
+
+static int matcher_init(matcher *m, const char *pattern, roc_ns_match how,
+                        roc_error *err)
+{
+    memset(m, 0, sizeof *m);
+    m->pattern = pattern ? pattern : "";
+    m->plen = strlen(m->pattern);
+    m->how = how;
+    if (m->plen > MAX_PATTERN)
+        return roc_error_set(err, ROC_EBADARGS,
+                             "pattern of %zu characters (at most %d)",
+                             m->plen, MAX_PATTERN);
+    if (how == ROC_NS_REGEX) {
+        int rc = regcomp(&m->re, m->pattern, REG_EXTENDED | REG_NOSUB);
+        if (rc) {
+            char msg[160];
+            regerror(rc, &m->re, msg, sizeof msg);
+            return roc_error_set(err, ROC_EBADARGS,
+                                 "bad regular expression '%s': %s",
+                                 m->pattern, msg);
+        }
+        m->has_re = true;
+    } else if (how != ROC_NS_EXACT && how != ROC_NS_PREFIX) {
+        return roc_error_set(err, ROC_EBADARGS, "unknown match kind %d",
+                             (int)how);
+    }
+    return 0;
+}
+
+static void matcher_done(matcher *m)
+{
+    if (m->has_re)
+        regfree(&m->re);
+}
+
+static bool matches(const matcher *m, const char *name)
+{
+    switch (m->how) {
+    case ROC_NS_EXACT:
+        return strcmp(name, m->pattern) == 0;
+    case ROC_NS_PREFIX:
+        return strncmp(name, m->pattern, m->plen) == 0;
+    default:
+        return regexec(&m->re, name, 0, NULL, 0) == 0;
+    }
+}
+
+/* ------------------------------------------------------------ open/close */
+
+static int load_one(void *arg, const ns_entry *e)
+{
+    ns_registry *r = arg;
+    if (check_name(e->name, "name", NULL) != 0 || e->n_uris == 0)
+        return 0; /* a row this version would refuse: skip it */
+    long idx = find(r, e->name);
+    if (idx >= 0 || !reserve(r))
+        return idx >= 0 ? 0 : ROC_ENOMEM;
+    ns_entry *ne = entry_new(e->name, e->uris, e->n_uris,
+                             (const char *const *)e->meta, e->n_meta);
+    if (!ne)
+        return ROC_ENOMEM;
+    publish(r, idx, ne);
+    return 0;
+}
+
+int ns_registry_open(ns_registry **out, ns_store *store, roc_error *err)
+{
+    ns_registry *r = calloc(1, sizeof *r);
+    if (!r) {
+        store->ops->close(store);
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    pthread_rwlock_init(&r->rw, NULL);
+    pthread_mutex_init(&r->wmtx, NULL);
+    r->store = store;
+    int rc = store->ops->load(store, load_one, r, err);
+    if (rc) {
+        if (rc == ROC_ENOMEM)
+            roc_error_set(err, rc, "out of memory");
+        ns_registry_close(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+void ns_registry_close(ns_registry *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        entry_free(r->v[i]);
+    free(r->v);
+    if (r->store)
+        r->store->ops->close(r->store);
+    pthread_rwlock_destroy(&r->rw);
+    pthread_mutex_destroy(&r->wmtx);
+    free(r);
+}
+
+const ns_store *ns_registry_store(const ns_registry *r)
+{
+    return r->store;
+}
+
+size_t ns_registry_count(ns_registry *r)
+{
+    pthread_rwlock_rdlock(&r->rw);
+    size_t n = r->n;
+    pthread_rwlock_unlock(&r->rw);
+    return n;
+}
+
+/* ------------------------------------------------------------ writes */
+
+int ns_registry_register(ns_registry *r, const char *name, const char *uri,
+                         const char *const *meta, size_t n_meta,
+                         unsigned flags, roc_error *err)
+{
+    int rc = check_name(name, "name", err);
+    if (!rc)
+        rc = check_uri(uri, err);
+    if (!rc)
+        rc = check_tags(meta, n_meta, err);
+    if (!rc && (flags & ~(unsigned)(ROC_NS_REPLACE | ROC_NS_ADD_REPLICA)))
+        rc = roc_error_set(err, ROC_EBADARGS, "unknown flags 0x%x", flags);
+    if (!rc && (flags & ROC_NS_REPLACE) && (flags & ROC_NS_ADD_REPLICA))
+        rc = roc_error_set(err, ROC_EBADARGS,
+                           "REPLACE and ADD_REPLICA exclude each other");
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&r->wmtx);
+    long idx = find(r, name);
+    ns_entry *old = idx >= 0 ? r->v[idx] : NULL;
+    ns_entry *ne = NULL;
+    char *one[1] = {(char *)uri};
+    if (old && !(flags & (ROC_NS_REPLACE | ROC_NS_ADD_REPLICA))) {
+        rc = roc_error_set(err, ROC_EEXIST, "'%s' is registered already",
+                           name);
+    } else if (old && (flags & ROC_NS_ADD_REPLICA)) {
+        if (!strv_has(old->uris, old->n_uris, uri) &&
+            old->n_uris >= ROC_NS_MAX_URIS)
+            rc = roc_error_set(err, ROC_EBADARGS,
+                               "'%s' holds %d URIs already (the most)", name,
+                               ROC_NS_MAX_URIS);
+        else if (!(ne = entry_new(name, old->uris, old->n_uris,
+                                  (const char *const *)old->meta,
+                                  old->n_meta)) ||
+                 !strv_add(&ne->uris, &ne->n_uris, uri))
+            rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+        for (size_t i = 0; !rc && i < n_meta; i++)
+            if (!strv_add(&ne->meta, &ne->n_meta, meta[i]))
+                rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+        if (!rc && ne->n_meta > ROC_NS_MAX_TAGS)
+            rc = roc_error_set(err, ROC_EBADARGS,
+                               "'%s' would carry %zu tags (at most %d)", name,
+                               ne->n_meta, ROC_NS_MAX_TAGS);
+    } else if (!(ne = entry_new(name, one, 1, meta, n_meta))) {
+        rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    if (!rc && !reserve(r))
+        rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+    if (!rc)
+        rc = r->store->ops->put(r->store, ne, err);
+    if (rc) {
+        entry_free(ne);
+    } else {
+        entry_free(publish(r, idx, ne));
+    }
+    pthread_mutex_unlock(&r->wmtx);
+    return rc;
+}
+
+/* Removes the entries at the indexes marked in del (n of them) from the
+ * store, then from the view. Caller holds wmtx. */
+static int remove_marked(ns_registry *r, const bool *del, size_t n,
+                         roc_error *err)
+{
+    if (n == 0)
+        return 0;
+    char **names = malloc(n * sizeof *names);
+    if (!names)
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (del[i])
+            names[k++] = r->v[i]->name;
+    int rc = r->store->ops->del(r->store, names, k, err);
+    free(names);
+    if (rc)
+        return rc;
+    ns_entry **gone = malloc(n * sizeof *gone);
+    size_t g = 0, w = 0;
+    pthread_rwlock_wrlock(&r->rw);
+    for (size_t i = 0; i < r->n; i++) {
+        if (!del[i])
+            r->v[w++] = r->v[i];
+        else if (gone)
+            gone[g++] = r->v[i];
+        else
+            entry_free(r->v[i]); /* no memory for the list: free here */
+    }
+    r->n = w;
+    pthread_rwlock_unlock(&r->rw);
+    for (size_t i = 0; i < g; i++)
+        entry_free(gone[i]);
+    free(gone);
+    return 0;
+}
+
+int ns_registry_remove(ns_registry *r, const char *pattern, roc_ns_match how,
+                       size_t *removed, roc_error *err)
+{
+    matcher m;
+    int rc = matcher_init(&m, pattern, how, err);
+    if (rc) {
+        matcher_done(&m);
+        return rc;
+    }
+    pthread_mutex_lock(&r->wmtx);
+    size_t n = 0;
+    bool *del = calloc(r->n ? r->n : 1, sizeof *del);
+    if (!del) {
+        rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+    } else if (how == ROC_NS_EXACT) {
+        long idx = find(r, m.pattern);
+        if (idx >= 0) {
+            del[idx] = true;
+            n = 1;
+        }
+    } else {
+        for (size_t i = 0; i < r->n; i++)
+            if ((del[i] = matches(&m, r->v[i]->name)))
+                n++;
+    }
+    if (!rc)
+        rc = remove_marked(r, del, n, err);
+    free(del);
+    pthread_mutex_unlock(&r->wmtx);
+    matcher_done(&m);
+    if (!rc && removed)
+        *removed = n;
+    return rc;
+}
+
+int ns_registry_remove_uri(ns_registry *r, const char *name, const char *uri,
+                           size_t *removed, roc_error *err)
+{
+    if (!name || !uri)
+        return roc_error_set(err, ROC_EBADARGS, "name and URI are required");
+    int rc = 0;
+    size_t k = 0;
+    pthread_mutex_lock(&r->wmtx);
+    long idx = find(r, name);
+    ns_entry *old = idx >= 0 ? r->v[idx] : NULL;
+    if (old && strv_has(old->uris, old->n_uris, uri)) {
+        k = 1;
+        if (old->n_uris == 1) {
+            bool *del = calloc(r->n, sizeof *del);
+            if (!del) {
+                rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+            } else {
+                del[idx] = true;
+                rc = remove_marked(r, del, 1, err);
+                free(del);
+            }
+        } else {
+            ns_entry *ne = entry_new(name, NULL, 0,
+                                     (const char *const *)old->meta,
+                                     old->n_meta);
+            for (size_t i = 0; ne && i < old->n_uris; i++)
+                if (strcmp(old->uris[i], uri) != 0 &&
+                    !strv_add(&ne->uris, &ne->n_uris, old->uris[i])) {
+                    entry_free(ne);
+                    ne = NULL;
+                }
+            if (!ne)
+                rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+            else if ((rc = r->store->ops->put(r->store, ne, err)) != 0)
+                entry_free(ne);
+            else
+                entry_free(publish(r, idx, ne));
+        }
+    }
+    pthread_mutex_unlock(&r->wmtx);
+    if (!rc && removed)
+        *removed = k;
+    return rc;
+}
+
+int ns_registry_set_meta(ns_registry *r, const char *name,
+                         const char *const *meta, size_t n_meta,
+                         roc_error *err)
+{
+    int rc = check_tags(meta, n_meta, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&r->wmtx);
+    long idx = find(r, name ? name : "");
+    if (idx < 0) {
+        rc = roc_error_set(err, ROC_ENOTFOUND, "'%s' is not registered",
+                           name ? name : "");
+    } else {
+        ns_entry *old = r->v[idx];
+        ns_entry *ne = entry_new(name, old->uris, old->n_uris, meta, n_meta);
+        if (!ne)
+            rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+        else if ((rc = r->store->ops->put(r->store, ne, err)) != 0)
+            entry_free(ne);
+        else
+            entry_free(publish(r, idx, ne));
+    }
+    pthread_mutex_unlock(&r->wmtx);
+    return rc;
+}
+
+/* ------------------------------------------------------------ reads */
+
+static const char **strv_out(roc_arena *a, char *const *v, size_t n)
+{
+    const char **o = roc_arena_calloc(a, n ? n : 1, sizeof *o);
+    for (size_t i = 0; o && i < n; i++)
+        if (!(o[i] = roc_arena_strdup(a, v[i])))
+            return NULL;
+    return o;
+}
+
+static bool entry_out(roc_arena *a, const ns_entry *e, roc_ns_entry *o)
+{
+    o->name = roc_arena_strdup(a, e->name);
+    o->uris = strv_out(a, e->uris, e->n_uris);
+    o->n_uris = e->n_uris;
+    o->meta = strv_out(a, e->meta, e->n_meta);
+    o->n_meta = e->n_meta;
+    return o->name && o->uris && o->meta;
+}
+
+int ns_registry_lookup(ns_registry *r, const char *name, roc_arena *a,
+                       roc_ns_entry *out, roc_error *err)
+{
+    int rc = check_name(name, "name", err);
+    if (rc)
+        return rc;
+    pthread_rwlock_rdlock(&r->rw);
+    long idx = find(r, name);
+    if (idx < 0)
+        rc = roc_error_set(err, ROC_ENOTFOUND, "'%s' is not registered",
+                           name);
+    else if (!entry_out(a, r->v[idx], out))
+        rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+    pthread_rwlock_unlock(&r->rw);
+    return rc;
+}
+
+/* Entries i for which keep(i) holds, copied into a. Caller holds rw. */
+static int collect(ns_registry *r, roc_arena *a,
+                   bool (*keep)(const ns_entry *, const void *),
+                   const void *arg, roc_ns_entry **out, size_t *n,
+                   roc_error *err)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < r->n; i++)
+        k += keep(r->v[i], arg);
+    roc_ns_entry *es = roc_arena_calloc(a, k ? k : 1, sizeof *es);
+    if (!es)
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    size_t j = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (keep(r->v[i], arg) && !entry_out(a, r->v[i], &es[j++]))
+            return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    *out = es;
+    *n = k;
+    return 0;
+}
+
+static bool keep_match(const ns_entry *e, const void *arg)
+{
+    return matches(arg, e->name);
+}
+
+int ns_registry_list(ns_registry *r, const char *pattern, roc_ns_match how,
+                     roc_arena *a, roc_ns_entry **out, size_t *n,
+                     roc_error *err)
+{
+    matcher m;
+    int rc = matcher_init(&m, pattern, how, err);
+    if (!rc) {
+        pthread_rwlock_rdlock(&r->rw);
+        rc = collect(r, a, keep_match, &m, out, n, err);
+        pthread_rwlock_unlock(&r->rw);
+    }
+    matcher_done(&m);
+    return rc;
+}
+
+typedef struct meta_q {
+    const char *const *tags;
+    size_t n;
+    bool any;
+} meta_q;
+
+static bool keep_meta(const ns_entry *e, const void *arg)
+{
+    const meta_q *q = arg;
+    for (size_t i = 0; i < q->n; i++) {
+        bool has = strv_has(e->meta, e->n_meta, q->tags[i]);
+        if (q->any && has)
+            return true;
+        if (!q->any && !has)
+            return false;
+    }
+    return !q->any;
+}
+
+int ns_registry_meta(ns_registry *r, const char *const *tags, size_t n_tags,
+                     bool any, roc_arena *a, roc_ns_entry **out, size_t *n,
+                     roc_error *err)
+{
+    int rc = check_tags(tags, n_tags, err);
+    if (rc)
+        return rc;
+    meta_q q = {tags, n_tags, any};
+    pthread_rwlock_rdlock(&r->rw);
+    rc = collect(r, a, keep_meta, &q, out, n, err);
+    pthread_rwlock_unlock(&r->rw);
+    return rc;
+}

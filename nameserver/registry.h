@@ -1,0 +1,47 @@
+/* The registry of roc-ns: every registration in memory (sorted by name),
+ * every change written through a store (store.h) before it is made visible
+ * and acknowledged. Reads take a read lock only; writers are serialized and
+ * never hold the read-write lock while the store works (a slow fsync does
+ * not stall lookups). All functions are thread-safe.
+ *
+ * Errors: ROC_EBADARGS for bad input (the message says what), ROC_ENOTFOUND,
+ * ROC_EEXIST, or the store's error. Results are copied into the arena
+ * given.
+ */
+#ifndef ROCNS_REGISTRY_H
+#define ROCNS_REGISTRY_H
+
+#include <roc/roc.h>
+
+#include "store.h"
+
+typedef struct ns_registry ns_registry;
+
+/* Loads what the store kept. The registry owns the store from now on
+ * (also when this fails). */
+int ns_registry_open(ns_registry **out, ns_store *store, roc_error *err);
+void ns_registry_close(ns_registry *r);
+const ns_store *ns_registry_store(const ns_registry *r);
+size_t ns_registry_count(ns_registry *r);
+
+/* flags: 0, ROC_NS_REPLACE or ROC_NS_ADD_REPLICA (roc/naming.h). */
+int ns_registry_register(ns_registry *r, const char *name, const char *uri,
+                         const char *const *meta, size_t n_meta,
+                         unsigned flags, roc_error *err);
+int ns_registry_lookup(ns_registry *r, const char *name, roc_arena *a,
+                       roc_ns_entry *out, roc_error *err);
+int ns_registry_list(ns_registry *r, const char *pattern, roc_ns_match how,
+                     roc_arena *a, roc_ns_entry **out, size_t *n,
+                     roc_error *err);
+int ns_registry_meta(ns_registry *r, const char *const *tags, size_t n_tags,
+                     bool any, roc_arena *a, roc_ns_entry **out, size_t *n,
+                     roc_error *err);
+int ns_registry_remove(ns_registry *r, const char *pattern, roc_ns_match how,
+                       size_t *removed, roc_error *err);
+int ns_registry_remove_uri(ns_registry *r, const char *name, const char *uri,
+                           size_t *removed, roc_error *err);
+int ns_registry_set_meta(ns_registry *r, const char *name,
+                         const char *const *meta, size_t n_meta,
+                         roc_error *err);
+
+#endif
