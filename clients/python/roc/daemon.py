@@ -1,0 +1,414 @@
+"""roc.Daemon: serves Python objects to ROC clients (C or Python), like a
+Pyro daemon, with the built-in roc.daemon object of docs/wire.md section 11."""
+import inspect
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from . import codec, errors, transport
+from .connection import Connection
+from .expose import exposed_methods, expose
+from .uri import valid_id
+
+__all__ = ["Daemon", "behavior", "invoke_export"]
+
+DAEMON_IDL = ("module roc {\n"
+              "    interface Daemon {\n"
+              "        idempotent string ping();\n"
+              "        idempotent list<string> objects();\n"
+              "        idempotent map<string, any> describe(string object_id);\n"
+              "        idempotent map<string, any> stats();\n"
+              "    }\n"
+              "}\n")
+MODES = ("single", "session", "percall")
+
+
+def behavior(instance="session", serialized=False, interface=None, idl=None):
+    """Class decorator, as Pyro's @behavior: how a *class* registered with a
+    daemon is instantiated — "single" (one instance), "session" (one per
+    client connection, the default) or "percall" — whether its calls run
+    one at a time (serialized) and the interface name and IDL text that
+    describe shows."""
+    if instance not in MODES:
+        raise ValueError("instance must be one of %s" % (MODES,))
+
+    def mark(cls):
+        cls._roc_behavior = {"instance": instance, "serialized": serialized}
+        if interface is not None:
+            cls._roc_interface = interface
+        if idl is not None:
+            cls._roc_idl = idl
+        return cls
+    return mark
+
+
+class _Registration:
+    def __init__(self, object_id, obj, cls, methods, mode, serialized, iface, idl):
+        self.id, self.obj, self.cls, self.methods = object_id, obj, cls, methods
+        self.mode, self.serialized, self.iface, self.idl = mode, serialized, iface, idl
+        self.lock = threading.Lock()
+        self.single = None
+        self.single_lock = threading.Lock()
+
+    def describe(self):
+        return {"id": self.id, "interface": self.iface,
+                "methods": [m.describe() for m in self.methods.values()],
+                "idl": self.idl, "instance": self.mode,
+                "serialized": self.serialized}
+
+
+def _registration(object_id, obj, instance=None, serialized=None, interface=None, idl=None):
+    cls = obj if inspect.isclass(obj) else type(obj)
+    methods = exposed_methods(cls)
+    if not methods:
+        raise TypeError("%s has no methods marked @roc.expose" % cls.__name__)
+    beh = getattr(cls, "_roc_behavior", {})
+    if inspect.isclass(obj):
+        mode = instance or beh.get("instance", "session")
+    else:
+        mode = "single"
+        if instance not in (None, "single"):
+            raise ValueError("an instance is always served as 'single'; register its class instead")
+    ser = serialized if serialized is not None else beh.get("serialized", False)
+    iface = interface or getattr(cls, "_roc_interface", None) or cls.__name__
+    idl = idl or getattr(cls, "_roc_idl", None)
+    reg = _Registration(object_id, obj, cls, methods, mode, bool(ser), iface, idl)
+    if not inspect.isclass(obj):
+        reg.single = obj
+    return reg
+
+
+def _error_frame(cid, code, etype, message, data=None):
+    return codec.frame([1, codec.ERROR, cid, [code, etype, message, data]])
+
+
+def _runtime_error(cid, cls, message):
+    return _error_frame(cid, cls.code, cls.remote_type, message)
+
+
+def _dispatch(conn, env, ctx, reg, count):
+    """Runs one call on a registration; returns the reply frame (None for
+    a oneway). count(name) counts calls/errors/oneways."""
+    cid = env.id
+    m = reg.methods.get(env.method)
+    if m is None:
+        count("errors")
+        if cid:
+            count("calls")
+        return _runtime_error(cid, errors.NoSuchMethod, "object '%s' has no method '%s'"
+                              % (env.object, env.method))
+    if m.nargs >= 0 and m.nargs != len(env.args):
+        count("errors")
+        if cid:
+            count("calls")
+        return _runtime_error(cid, errors.BadArguments, "%s.%s takes %d argument%s, got %d"
+                              % (env.object, m.name, m.nargs, "" if m.nargs == 1 else "s",
+                                 len(env.args)))
+    if cid == 0:
+        count("oneways")
+    else:
+        count("calls")
+    if ctx.deadline is not None and time.monotonic() > ctx.deadline:
+        count("errors")
+        return _runtime_error(cid, errors.Timeout,
+                              "the caller's deadline passed before the call could run")
+    try:
+        inst = _instance(conn, reg)
+    except Exception:
+        count("errors")
+        return _runtime_error(cid, errors.Internal, "the servant could not be created")
+    fn = getattr(inst, m.attr)
+    try:
+        if m.nargs < 0:
+            try:
+                inspect.signature(fn).bind(*env.args)
+            except TypeError as e:
+                raise errors.BadArguments("%s.%s: %s" % (env.object, m.name, e)) from None
+            except ValueError:
+                pass
+        if reg.serialized:
+            with reg.lock:
+                result = fn(*env.args)
+        else:
+            result = fn(*env.args)
+    except Exception as e:
+        count("errors")
+        if not cid:
+            return None
+        code, etype, msg, data = errors.to_wire(e)
+        try:
+            data = codec.encode_value(data, conn.max_depth, conn.export)
+        except Exception:
+            data = None
+        return _error_frame(cid, code, etype, msg, data)
+    if not cid:
+        return None
+    try:
+        wire = codec.encode_value(result, conn.max_depth, conn.export)
+        reply = codec.frame([1, codec.RESULT, cid, wire])
+    except Exception as e:
+        count("errors")
+        return _runtime_error(cid, errors.Internal, "the result of %s.%s cannot be sent: %s"
+                              % (env.object, m.name, e))
+    if len(reply) - 4 > codec.MAX_FRAME:
+        count("errors")
+        return _runtime_error(cid, errors.MessageTooLarge,
+                              "the result of %s.%s cannot be sent: %d bytes is over the frame limit"
+                              % (env.object, m.name, len(reply) - 4))
+    return reply
+
+
+def _instance(conn, reg):
+    if reg.mode == "single":
+        if reg.single is None:
+            with reg.single_lock:
+                if reg.single is None:
+                    reg.single = reg.cls()
+        return reg.single
+    if reg.mode == "percall":
+        return reg.cls()
+    with conn.lock:
+        inst = conn.sessions.get(reg.id)
+    if inst is None:
+        inst = reg.cls()
+        with conn.lock:
+            inst = conn.sessions.setdefault(reg.id, inst)
+    return inst
+
+
+def _nocount(name):
+    pass
+
+
+def invoke_export(conn, env, ctx):
+    """Serves a call on an object the connection exported as a callback."""
+    with conn.lock:
+        obj = conn.exports.get(env.object)
+    if obj is None:
+        if not env.id:
+            return None
+        return _runtime_error(env.id, errors.NoSuchObject,
+                              "no object '%s' on this connection" % env.object)
+    return _dispatch(conn, env, ctx, _registration(env.object, obj), _nocount)
+
+
+class _DaemonObject:
+    """The built-in roc.daemon object."""
+
+    def __init__(self, daemon):
+        self._d = daemon
+
+    @expose(idempotent=True, params="", result="string")
+    def ping(self):
+        return "pong"
+
+    @expose(idempotent=True, params="", result="list<string>")
+    def objects(self):
+        with self._d._lock:
+            return list(self._d._objects)
+
+    @expose(idempotent=True, params="string object_id", result="map<string, any>")
+    def describe(self, object_id):
+        if not isinstance(object_id, str):
+            raise errors.BadArguments("describe(object_id): object_id must be a string")
+        with self._d._lock:
+            reg = self._d._objects.get(object_id)
+        if reg is None:
+            raise errors.NoSuchObject("no object '%s' on this daemon" % object_id)
+        return reg.describe()
+
+    @expose(idempotent=True, params="", result="map<string, any>")
+    def stats(self):
+        return self._d.stats()
+
+
+class Daemon:
+    """Serves Python objects on one nng URL (tcp://, ipc://, abstract://)::
+
+        daemon = roc.Daemon("tcp://127.0.0.1:9100")
+        uri = daemon.register(Greeter(), "greeter")   # "ROC:greeter@tcp://..."
+        daemon.serve()                                # or daemon.start()
+
+    Port 0 picks a free port; ``daemon.url`` is the bound URL. Calls run on
+    a pool of ``workers`` threads; the limits are those of docs/wire.md
+    section 9 (max_frame bytes, max_depth, max_conns, max_inflight calls
+    per connection, hello_timeout seconds).
+    """
+
+    def __init__(self, url="tcp://127.0.0.1:0", *, max_frame=codec.MAX_FRAME,
+                 max_depth=codec.MAX_DEPTH, max_conns=1024, max_inflight=256,
+                 workers=32, hello_timeout=5.0):
+        self.opts = {"max_frame": max_frame, "max_depth": max_depth,
+                     "max_conns": max_conns, "max_inflight": max_inflight,
+                     "hello_timeout": hello_timeout}
+        self._listener = transport.listen(url)
+        self.url = self._listener.url
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="roc-worker")
+        self._lock = threading.Lock()
+        self._objects = {}
+        self._conns = set()
+        self._counters = {"calls": 0, "errors": 0, "oneways": 0, "accepted": 0,
+                          "protocol_errors": 0}
+        self._started = time.monotonic()
+        self._thread = None
+        self._stop = threading.Event()
+        self.shutting_down = False
+        self._ns_names = []
+        self._objects["roc.daemon"] = _registration(
+            "roc.daemon", _DaemonObject(self), interface="roc.Daemon", idl=DAEMON_IDL)
+
+    # ------------------------------------------------------------ objects
+
+    def register(self, obj, object_id=None, *, instance=None, serialized=None,
+                 interface=None, idl=None):
+        """Serves obj (an instance, or a class instantiated per ``instance``
+        mode) under object_id (default: the class name); returns its URI."""
+        if object_id is None:
+            cls = obj if inspect.isclass(obj) else type(obj)
+            object_id = cls.__name__
+        if not valid_id(object_id):
+            raise ValueError("bad object id %r: expected [A-Za-z0-9_.:-]+" % (object_id,))
+        if object_id == "roc.daemon":
+            raise ValueError("roc.daemon is the daemon's own object")
+        reg = _registration(object_id, obj, instance, serialized, interface, idl)
+        with self._lock:
+            if object_id in self._objects:
+                raise ValueError("object id %r is already registered" % object_id)
+            self._objects[object_id] = reg
+        return self.uri_for(object_id)
+
+    def unregister(self, object_id):
+        """Stops serving an object (by id, or the registered object itself)."""
+        with self._lock:
+            if not isinstance(object_id, str):
+                object_id = next((k for k, r in self._objects.items()
+                                  if r.obj is object_id), None)
+            if object_id == "roc.daemon" or object_id not in self._objects:
+                raise KeyError(object_id)
+            del self._objects[object_id]
+
+    def uri_for(self, object_id):
+        return "ROC:%s@%s" % (object_id, self.url)
+
+    def objects(self):
+        with self._lock:
+            return list(self._objects)
+
+    # ------------------------------------------------------------ serving
+
+    def start(self):
+        """Serves on background threads and returns."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._accept_loop, daemon=True,
+                                            name="roc-accept %s" % self.url)
+            self._thread.start()
+        return self
+
+    def serve(self):
+        """Serves until shutdown() is called (from a signal handler or
+        another thread). Pyro's requestLoop."""
+        self.start()
+        while not self._stop.wait(0.2):
+            pass
+
+    requestLoop = serve
+
+    def _accept_loop(self):
+        while not self._stop.is_set():
+            try:
+                s = self._listener.accept()
+            except OSError:
+                if self._stop.is_set():
+                    return
+                time.sleep(0.01)
+                continue
+            with self._lock:
+                full = len(self._conns) >= self.opts["max_conns"] or self.shutting_down
+                if not full:
+                    self._counters["accepted"] += 1
+            if full:
+                s.close()
+                continue
+            c = Connection.accepted(s, self, self._listener.peer(s))
+            c.on_close.append(self._conn_closed)
+            with self._lock:
+                self._conns.add(c)
+            if c.closed:
+                self._conn_closed(c)
+
+    def _conn_closed(self, c):
+        with self._lock:
+            self._conns.discard(c)
+            c.sessions.clear()
+
+    def _count(self, name, n=1):
+        with self._lock:
+            self._counters[name] += n
+
+    def _invoke(self, conn, env, ctx):
+        if self.shutting_down:
+            self._count("errors")
+            if env.id:
+                self._count("calls")
+                return _runtime_error(env.id, errors.Internal, "the daemon is shutting down")
+            return None
+        with self._lock:
+            reg = self._objects.get(env.object)
+        if reg is None:
+            with conn.lock:
+                obj = conn.exports.get(env.object)
+            if obj is not None:
+                reg = _registration(env.object, obj)
+        if reg is None:
+            self._count("errors")
+            if not env.id:
+                return None
+            self._count("calls")
+            return _runtime_error(env.id, errors.NoSuchObject,
+                                  "no object '%s' on this daemon" % env.object)
+        return _dispatch(conn, env, ctx, reg, self._count)
+
+    def stats(self):
+        """The counters roc.daemon.stats() returns."""
+        with self._lock:
+            s = dict(self._counters)
+            s["connections"] = len(self._conns)
+        return {"calls": s["calls"], "errors": s["errors"], "oneways": s["oneways"],
+                "connections": s["connections"], "accepted": s["accepted"],
+                "protocol_errors": s["protocol_errors"],
+                "uptime_s": round(time.monotonic() - self._started, 3), "url": self.url}
+
+    def shutdown(self, wait=5.0):
+        """Stops accepting, lets calls in progress finish (up to wait
+        seconds), says bye to every connection and stops serving."""
+        if self.shutting_down:
+            self._stop.set()
+            return
+        self.shutting_down = True
+        self._stop.set()
+        for name in list(self._ns_names):
+            try:
+                self._ns_unregister(name)
+            except Exception:
+                pass
+        self._listener.close()
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            with self._lock:
+                busy = any(c.active for c in self._conns)
+            if not busy:
+                break
+            time.sleep(0.01)
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            c.close("shutdown")
+        self.executor.shutdown(wait=False)
+
+    close = shutdown
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
