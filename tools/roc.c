@@ -1,0 +1,968 @@
+/* roc: the ROC command-line client.
+ *
+ *   roc [--ns URL] [--timeout MS] [--json] COMMAND ...
+ *
+ * Commands (each takes --help):
+ *   ns list [PREFIX] [--regex RE] [--meta TAG]... [--any]
+ *   ns lookup NAME [--wait MS]
+ *   ns register NAME URI [--meta TAG]... [--replace | --replica]
+ *   ns remove NAME [--prefix | --regex] | ns remove NAME --uri URI
+ *   ns meta NAME [TAG...]     ns count     ns ping
+ *   call URI METHOD [ARG...]  each ARG one JSON value; prints the result
+ *   introspect URI            prints the object's IDL
+ *   ping URI                  stats URI          discover
+ *
+ * URIs may be ROC:, ROCNAME: or ROCMETA: URIs. The name server is --ns,
+ * else ROC_NS, else tcp://127.0.0.1:9090. Exit status: 0 on success, 1 when
+ * the operation failed (message on stderr), 2 for a usage error.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <roc/roc.h>
+
+static bool opt_json;
+static int opt_timeout; /* 0: the default */
+
+enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* ------------------------------------------------------------ help */
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage;
+    const char *help;
+} command;
+
+static int fail(int rc, const roc_error *err, const char *what)
+{
+    const char *type = err && err->type ? err->type : roc_strerror(rc);
+    const char *msg = err && err->message ? err->message : roc_strerror(rc);
+    if (what)
+        fprintf(stderr, "roc: %s: %s: %s\n", what, type, msg);
+    else
+        fprintf(stderr, "roc: %s: %s\n", type, msg);
+    return EXIT_FAIL;
+}
+
+static int usage_error(const char *usage, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "roc: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nusage: roc %s\n", usage);
+    return EXIT_USAGE;
+}
+
+static bool is_help(const char *a)
+{
+    return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
+}
+
+/* Prints JSON text of v on stdout (pretty when asked for). */
+static int print_json(const roc_value *v)
+{
+    char *s = NULL;
+    roc_error err = ROC_ERROR_INIT;
+    roc_value nil = {.type = ROC_NIL};
+    int rc = roc_value_to_json(v ? v : &nil, opt_json ? ROC_JSON_PRETTY : 0,
+                               &s, &err);
+    if (rc) {
+        fail(rc, &err, "result");
+        roc_error_clear(&err);
+        return EXIT_FAIL;
+    }
+    printf("%s\n", s);
+    free(s);
+    return 0;
+}
+
+/* ------------------------------------------------------------ ns */
+
+static int ns_open(roc_ns **ns)
+{
+    roc_error err = ROC_ERROR_INIT;
+    int rc = roc_ns_open(ns, NULL, &err);
+    if (rc) {
+        fail(rc, &err, "name server");
+        roc_error_clear(&err);
+        return EXIT_FAIL;
+    }
+    if (opt_timeout)
+        roc_ns_set_timeout(*ns, opt_timeout);
+    return 0;
+}
+
+static roc_value *strv_value(roc_arena *a, const char **v, size_t n)
+{
+    roc_value *arr = roc_value_array(a, n);
+    for (size_t i = 0; arr && i < n; i++) {
+        roc_value *s = roc_value_str(a, v[i]);
+        if (!s)
+            return NULL;
+        arr->u.array.items[i] = *s;
+    }
+    return arr;
+}
+
+static void print_entries(roc_arena *a, const roc_ns_entry *es, size_t n)
+{
+    if (opt_json) {
+        roc_value *arr = roc_value_array(a, n);
+        for (size_t i = 0; arr && i < n; i++) {
+            roc_value *m = roc_value_map(a, 3);
+            if (!m)
+                return;
+            roc_value_map_set(m, 0, roc_value_str(a, "name"),
+                              roc_value_str(a, es[i].name));
+            roc_value_map_set(m, 1, roc_value_str(a, "uris"),
+                              strv_value(a, es[i].uris, es[i].n_uris));
+            roc_value_map_set(m, 2, roc_value_str(a, "meta"),
+                              strv_value(a, es[i].meta, es[i].n_meta));
+            arr->u.array.items[i] = *m;
+        }
+        print_json(arr);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        printf("%s\t", es[i].name);
+        for (size_t j = 0; j < es[i].n_uris; j++)
+            printf("%s%s", j ? " " : "", es[i].uris[j]);
+        if (es[i].n_meta) {
+            printf("\t");
+            for (size_t j = 0; j < es[i].n_meta; j++)
+                printf("%s%s", j ? "," : "", es[i].meta[j]);
+        }
+        printf("\n");
+    }
+}
+
+#define MAX_TAGS 64
+
+static const char U_LIST[] =
+    "ns list [PREFIX] [--regex RE] [--meta TAG]... [--any]";
+
+static int ns_list(int argc, char **argv)
+{
+    const char *prefix = NULL, *regex = NULL;
+    const char *tags[MAX_TAGS];
+    size_t nt = 0;
+    bool any = false;
+    for (int i = 0; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("usage: roc %s\n"
+                   "Lists registrations: name, URIs, tags. With --regex the "
+                   "names matching a POSIX\nextended regular expression, with "
+                   "--meta those carrying every TAG given\n(--any: at least "
+                   "one of them).\n",
+                   U_LIST);
+            return 0;
+        } else if (strcmp(argv[i], "--regex") == 0 && i + 1 < argc) {
+            regex = argv[++i];
+        } else if (strcmp(argv[i], "--meta") == 0 && i + 1 < argc) {
+            if (nt == MAX_TAGS)
+                return usage_error(U_LIST, "too many tags%s", "");
+            tags[nt++] = argv[++i];
+        } else if (strcmp(argv[i], "--any") == 0) {
+            any = true;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_error(U_LIST, "unknown option or missing value: %s",
+                               argv[i]);
+        } else if (!prefix) {
+            prefix = argv[i];
+        } else {
+            return usage_error(U_LIST, "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if ((prefix && regex) || (nt && (prefix || regex)))
+        return usage_error(U_LIST, "give one of PREFIX, --regex, --meta%s",
+                           "");
+    roc_ns *ns;
+    if (ns_open(&ns))
+        return EXIT_FAIL;
+    roc_arena *a = NULL;
+    roc_arena_new(&a);
+    roc_error err = ROC_ERROR_INIT;
+    roc_ns_entry *es = NULL;
+    size_t n = 0;
+    int rc = nt ? roc_ns_lookup_meta(ns, tags, nt, any, a, &es, &n, &err)
+             : regex
+                 ? roc_ns_list(ns, regex, ROC_NS_REGEX, a, &es, &n, &err)
+                 : roc_ns_list(ns, prefix, ROC_NS_PREFIX, a, &es, &n, &err);
+    int ex = rc ? fail(rc, &err, "ns list") : 0;
+    if (!rc)
+        print_entries(a, es, n);
+    roc_error_clear(&err);
+    roc_arena_free(a);
+    roc_ns_close(ns);
+    return ex;
+}
+
+static const char U_LOOKUP[] = "ns lookup NAME [--wait MS]";
+
+static int ns_lookup(int argc, char **argv)
+{
+    const char *name = NULL;
+    long wait = 0;
+    for (int i = 0; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("usage: roc %s\n"
+                   "Prints every URI registered under NAME, one a line. With "
+                   "--wait, waits up to MS\nmilliseconds for NAME to be "
+                   "registered (a server still starting).\n",
+                   U_LOOKUP);
+            return 0;
+        } else if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc) {
+            char *end;
+            wait = strtol(argv[++i], &end, 10);
+            if (*end || wait < 0 || wait > 3600000)
+                return usage_error(U_LOOKUP, "bad --wait '%s'", argv[i]);
+        } else if (argv[i][0] == '-') {
+            return usage_error(U_LOOKUP, "unknown option '%s'", argv[i]);
+        } else if (!name) {
+            name = argv[i];
+        } else {
+            return usage_error(U_LOOKUP, "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!name)
+        return usage_error(U_LOOKUP, "no NAME given%s", "");
+    roc_ns *ns;
+    if (ns_open(&ns))
+        return EXIT_FAIL;
+    roc_arena *a = NULL;
+    roc_arena_new(&a);
+    roc_error err = ROC_ERROR_INIT;
+    const char **uris = NULL;
+    size_t n = 0;
+    int rc = roc_ns_lookup_all(ns, name, (int)wait, a, &uris, &n, &err);
+    int ex = rc ? fail(rc, &err, name) : 0;
+    if (!rc && opt_json)
+        print_json(strv_value(a, uris, n));
+    else
+        for (size_t i = 0; !rc && i < n; i++)
+            printf("%s\n", uris[i]);
+    roc_error_clear(&err);
+    roc_arena_free(a);
+    roc_ns_close(ns);
+    return ex;
+}
+
+static const char U_REGISTER[] =
+    "ns register NAME URI [--meta TAG]... [--replace | --replica]";
+
+static int ns_register(int argc, char **argv)
+{
+    const char *name = NULL, *uri = NULL;
+    const char *tags[MAX_TAGS];
+    size_t nt = 0;
+    unsigned flags = 0;
+    for (int i = 0; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("usage: roc %s\n"
+                   "Registers URI (ROC:id@url) under NAME with the tags "
+                   "given. A NAME that is\nregistered already is refused "
+                   "unless --replace (replace it) or --replica\n(add URI "
+                   "as one more replica) is given.\n",
+                   U_REGISTER);
+            return 0;
+        } else if (strcmp(argv[i], "--meta") == 0 && i + 1 < argc) {
+            if (nt == MAX_TAGS)
+                return usage_error(U_REGISTER, "too many tags%s", "");
+            tags[nt++] = argv[++i];
+        } else if (strcmp(argv[i], "--replace") == 0) {
+            flags |= ROC_NS_REPLACE;
+        } else if (strcmp(argv[i], "--replica") == 0) {
+            flags |= ROC_NS_ADD_REPLICA;
+        } else if (argv[i][0] == '-') {
+            return usage_error(U_REGISTER,
+                               "unknown option or missing value: %s",
+                               argv[i]);
+        } else if (!name) {
+            name = argv[i];
+        } else if (!uri) {
+            uri = argv[i];
+        } else {
+            return usage_error(U_REGISTER, "unexpected argument '%s'",
+                               argv[i]);
+        }
+    }
+    if (!name || !uri)
+        return usage_error(U_REGISTER, "NAME and URI are required%s", "");
+    roc_ns *ns;
+    if (ns_open(&ns))
+        return EXIT_FAIL;
+    roc_error err = ROC_ERROR_INIT;
+    int rc = roc_ns_register(ns, name, uri, tags, nt, flags, &err);
+    int ex = rc ? fail(rc, &err, name) : 0;
+    roc_error_clear(&err);
+    roc_ns_close(ns);
+    return ex;
+}
+
+static const char U_REMOVE[] =
+    "ns remove NAME [--prefix | --regex] | ns remove NAME --uri URI";
+
+static int ns_remove(int argc, char **argv)
+{
+    const char *name = NULL, *uri = NULL;
+    roc_ns_match how = ROC_NS_EXACT;
+    for (int i = 0; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("usage: roc %s\n"
+                   "Removes the registration NAME, or every name starting "
+                   "with NAME (--prefix),\nor matching the regular "
+                   "expression NAME (--regex), or only the URI given from\n"
+                   "NAME (--uri). Prints how many were removed.\n",
+                   U_REMOVE);
+            return 0;
+        } else if (strcmp(argv[i], "--prefix") == 0) {
+            how = ROC_NS_PREFIX;
+        } else if (strcmp(argv[i], "--regex") == 0) {
+            how = ROC_NS_REGEX;
+        } else if (strcmp(argv[i], "--uri") == 0 && i + 1 < argc) {
+            uri = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_error(U_REMOVE,
+                               "unknown option or missing value: %s",
+                               argv[i]);
+        } else if (!name) {
+            name = argv[i];
+        } else {
+            return usage_error(U_REMOVE, "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!name)
+        return usage_error(U_REMOVE, "no NAME given%s", "");
+    if (uri && how != ROC_NS_EXACT)
+        return usage_error(U_REMOVE, "--uri goes with one NAME%s", "");
+    roc_ns *ns;
+    if (ns_open(&ns))
+        return EXIT_FAIL;
+    roc_error err = ROC_ERROR_INIT;
+    size_t n = 0;
+    int rc = uri ? roc_ns_remove_uri(ns, name, uri, &n, &err)
+                 : roc_ns_remove(ns, name, how, &n, &err);
+    int ex = rc ? fail(rc, &err, name) : 0;
+    if (!rc)
+        printf("removed %zu\n", n);
+    roc_error_clear(&err);
+    roc_ns_close(ns);
+    return ex;
+}
+
+static const char U_META[] = "ns meta NAME [TAG...]";
+
+static int ns_meta(int argc, char **argv)
+{
+    if (argc > 0 && is_help(argv[0])) {
+        printf("usage: roc %s\nReplaces the tags of NAME with the TAGs "
+               "given (none: no tags).\n",
+               U_META);
+        return 0;
+    }
+    if (argc < 1)
+        return usage_error(U_META, "no NAME given%s", "");
+    roc_ns *ns;
+    if (ns_open(&ns))
+        return EXIT_FAIL;
+    roc_error err = ROC_ERROR_INIT;
+    int rc = roc_ns_set_meta(ns, argv[0], (const char *const *)argv + 1,
+                             (size_t)argc - 1, &err);
+    int ex = rc ? fail(rc, &err, argv[0]) : 0;
+    roc_error_clear(&err);
+    roc_ns_close(ns);
+    return ex;
+}
+
+static const char U_COUNT[] = "ns count";
+
+static int ns_count(int argc, char **argv)
+{
+    if (argc > 0) {
+        if (is_help(argv[0])) {
+            printf("usage: roc %s\nPrints the number of registrations.\n",
+                   U_COUNT);
+            return 0;
+        }
+        return usage_error(U_COUNT, "unexpected argument '%s'", argv[0]);
+    }
+    roc_ns *ns;
+    if (ns_open(&ns))
+        return EXIT_FAIL;
+    roc_error err = ROC_ERROR_INIT;
+    uint64_t n = 0;
+    int rc = roc_ns_count(ns, &n, &err);
+    int ex = rc ? fail(rc, &err, "ns count") : 0;
+    if (!rc)
+        printf("%llu\n", (unsigned long long)n);
+    roc_error_clear(&err);
+    roc_ns_close(ns);
+    return ex;
+}
+
+static const char U_NSPING[] = "ns ping";
+
+static int ns_ping(int argc, char **argv)
+{
+    if (argc > 0) {
+        if (is_help(argv[0])) {
+            printf("usage: roc %s\nChecks that the name server answers.\n",
+                   U_NSPING);
+            return 0;
+        }
+        return usage_error(U_NSPING, "unexpected argument '%s'", argv[0]);
+    }
+    roc_ns *ns;
+    if (ns_open(&ns))
+        return EXIT_FAIL;
+    roc_error err = ROC_ERROR_INIT;
+    int rc = roc_ns_ping(ns, &err);
+    int ex = rc ? fail(rc, &err, roc_ns_uri(ns)) : 0;
+    if (!rc)
+        printf("pong from %s\n", roc_ns_uri(ns));
+    roc_error_clear(&err);
+    roc_ns_close(ns);
+    return ex;
+}
+
+static const command ns_commands[] = {
+    {"list", ns_list, U_LIST, "list registrations"},
+    {"lookup", ns_lookup, U_LOOKUP, "the URIs of a name"},
+    {"register", ns_register, U_REGISTER, "register a URI under a name"},
+    {"remove", ns_remove, U_REMOVE, "remove registrations"},
+    {"meta", ns_meta, U_META, "set the tags of a name"},
+    {"count", ns_count, U_COUNT, "number of registrations"},
+    {"ping", ns_ping, U_NSPING, "check the name server"},
+};
+#define N_NS (sizeof ns_commands / sizeof ns_commands[0])
+
+static void ns_usage(FILE *f)
+{
+    fprintf(f, "usage: roc [--ns URL] ns COMMAND ...\n");
+    for (size_t i = 0; i < N_NS; i++)
+        fprintf(f, "  roc %-58s %s\n", ns_commands[i].usage,
+                ns_commands[i].help);
+}
+
+static int cmd_ns(int argc, char **argv)
+{
+    if (argc < 1 || is_help(argv[0])) {
+        ns_usage(argc < 1 ? stderr : stdout);
+        return argc < 1 ? EXIT_USAGE : 0;
+    }
+    for (size_t i = 0; i < N_NS; i++)
+        if (strcmp(argv[0], ns_commands[i].name) == 0)
+            return ns_commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "roc: unknown ns command '%s'\n", argv[0]);
+    ns_usage(stderr);
+    return EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------ objects */
+
+/* Resolves uri to one object URI "ROC:id@url": *id and *url in a. */
+static int resolve(roc_arena *a, const char *uri, const char **id,
+                   const char **url, roc_error *err)
+{
+    roc_uri u;
+    int rc = roc_uri_parse(a, uri, &u, err);
+    if (rc)
+        return rc;
+    if (u.kind == ROC_URI_OBJECT) {
+        *id = u.id;
+        *url = u.url;
+        return 0;
+    }
+    roc_ns *ns = NULL;
+    rc = roc_ns_open(&ns, u.url, err);
+    if (rc)
+        return rc;
+    if (opt_timeout)
+        roc_ns_set_timeout(ns, opt_timeout);
+    const char *first = NULL;
+    if (u.kind == ROC_URI_NAME) {
+        const char **uris = NULL;
+        size_t n = 0;
+        rc = roc_ns_lookup_all(ns, u.id, 0, a, &uris, &n, err);
+        if (rc == 0 && n)
+            first = uris[0];
+    } else {
+        roc_ns_entry *es = NULL;
+        size_t n = 0;
+        rc = roc_ns_lookup_meta(ns, u.tags, u.n_tags, false, a, &es, &n,
+                                err);
+        if (rc == 0 && n && es[0].n_uris)
+            first = es[0].uris[0];
+    }
+    roc_ns_close(ns);
+    if (rc)
+        return rc;
+    if (!first)
+        return roc_error_set(err, ROC_ENOTFOUND, "nothing registered for %s",
+                             uri);
+    roc_uri o;
+    rc = roc_uri_parse(a, first, &o, err);
+    if (rc == 0 && o.kind != ROC_URI_OBJECT)
+        rc = roc_error_set(err, ROC_EPARSE, "registered '%s' is no ROC: URI",
+                           first);
+    if (rc == 0) {
+        *id = o.id;
+        *url = o.url;
+    }
+    return rc;
+}
+
+/* Calls roc.daemon.METHOD(args) at url. */
+static int daemon_call(const char *url, const char *method,
+                       const roc_value *args, roc_value **res, roc_arena *a,
+                       roc_error *err)
+{
+    char *uri = malloc(strlen(url) + 32);
+    if (!uri)
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    sprintf(uri, "ROC:roc.daemon@%s", url);
+    roc_proxy *p = NULL;
+    int rc = roc_proxy_open(&p, uri, err);
+    free(uri);
+    if (rc)
+        return rc;
+    if (opt_timeout)
+        roc_proxy_set_timeout(p, opt_timeout);
+    rc = roc_proxy_call(p, method, args, res, a, err);
+    roc_proxy_close(p);
+    return rc;
+}
+
+static int describe(roc_arena *a, const char *uri, const char **id,
+                    roc_value **desc, roc_error *err)
+{
+    const char *url;
+    int rc = resolve(a, uri, id, &url, err);
+    if (rc)
+        return rc;
+    roc_value *args = roc_value_arrayv(a, 1, roc_value_str(a, *id));
+    if (!args)
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    return daemon_call(url, "describe", args, desc, a, err);
+}
+
+/* ---- roc call: JSON arguments converted to the declared types ---- */
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = 0;
+    return s;
+}
+
+/* Splits s at commas outside <...>, in place; at most max parts. */
+static size_t split_top(char *s, char **parts, size_t max)
+{
+    size_t n = 0;
+    int depth = 0;
+    char *start = s;
+    for (char *p = s;; p++) {
+        if (*p == '<')
+            depth++;
+        else if (*p == '>')
+            depth--;
+        else if ((*p == ',' && depth == 0) || !*p) {
+            bool end = !*p;
+            *p = 0;
+            if (n < max)
+                parts[n++] = trim(start);
+            if (end)
+                break;
+            start = p + 1;
+        }
+    }
+    return n;
+}
+
+/* For "list<T>" with kind "list" gives T (a copy in a), else NULL. */
+static char *inner(roc_arena *a, const char *t, const char *kind)
+{
+    size_t k = strlen(kind);
+    size_t n = strlen(t);
+    if (strncmp(t, kind, k) != 0 || t[k] != '<' || n < k + 2 ||
+        t[n - 1] != '>')
+        return NULL;
+    char *s = roc_arena_strndup(a, t + k + 1, n - k - 2);
+    return s ? trim(s) : NULL;
+}
+
+static bool is_int_type(const char *t)
+{
+    return t[0] == 'i' && (strcmp(t, "i8") == 0 || strcmp(t, "i16") == 0 ||
+                           strcmp(t, "i32") == 0 || strcmp(t, "i64") == 0);
+}
+
+static bool is_uint_type(const char *t)
+{
+    return t[0] == 'u' && (strcmp(t, "u8") == 0 || strcmp(t, "u16") == 0 ||
+                           strcmp(t, "u32") == 0 || strcmp(t, "u64") == 0);
+}
+
+/* Converts v in place toward the IDL type t where JSON cannot say it: ints
+ * for floats, floats for ints, unsigned, bytes from a string; walks lists,
+ * maps and optionals. Anything else is left as it is (the server checks). */
+static void convert(roc_arena *a, roc_value *v, const char *t)
+{
+    char *in;
+    if (!v || !t)
+        return;
+    if ((in = inner(a, t, "optional"))) {
+        if (v->type != ROC_NIL)
+            convert(a, v, in);
+    } else if ((in = inner(a, t, "list"))) {
+        if (v->type == ROC_ARRAY)
+            for (size_t i = 0; i < v->u.array.len; i++)
+                convert(a, &v->u.array.items[i], in);
+    } else if ((in = inner(a, t, "map"))) {
+        char *kv[2];
+        if (split_top(in, kv, 2) == 2 && v->type == ROC_MAP)
+            for (size_t i = 0; i < v->u.map.len; i++) {
+                roc_value *key = &v->u.map.entries[i].key;
+                if ((is_int_type(kv[0]) || is_uint_type(kv[0])) &&
+                    key->type == ROC_STR) {
+                    roc_value *k = NULL;
+                    char *txt = roc_arena_strndup(a, key->u.str.ptr,
+                                                  key->u.str.len);
+                    if (txt && roc_value_from_json(a, txt, &k, NULL) == 0)
+                        *key = *k;
+                }
+                convert(a, key, kv[0]);
+                convert(a, &v->u.map.entries[i].val, kv[1]);
+            }
+    } else if (strcmp(t, "f64") == 0 || strcmp(t, "f32") == 0) {
+        if (v->type == ROC_INT)
+            *v = (roc_value){.type = ROC_FLOAT, .u.f = (double)v->u.i};
+        else if (v->type == ROC_UINT)
+            *v = (roc_value){.type = ROC_FLOAT, .u.f = (double)v->u.u};
+    } else if (is_int_type(t)) {
+        if (v->type == ROC_FLOAT && v->u.f == (double)(int64_t)v->u.f)
+            *v = (roc_value){.type = ROC_INT, .u.i = (int64_t)v->u.f};
+        else if (v->type == ROC_UINT && v->u.u <= INT64_MAX)
+            *v = (roc_value){.type = ROC_INT, .u.i = (int64_t)v->u.u};
+    } else if (is_uint_type(t)) {
+        if (v->type == ROC_INT && v->u.i >= 0)
+            *v = (roc_value){.type = ROC_UINT, .u.u = (uint64_t)v->u.i};
+        else if (v->type == ROC_FLOAT && v->u.f >= 0 &&
+                 v->u.f < 18446744073709551616.0 &&
+                 v->u.f == (double)(uint64_t)v->u.f)
+            *v = (roc_value){.type = ROC_UINT, .u.u = (uint64_t)v->u.f};
+    } else if (strcmp(t, "bytes") == 0) {
+        if (v->type == ROC_STR) {
+            roc_value *b = roc_value_bin(a, v->u.str.ptr, v->u.str.len);
+            if (b)
+                *v = *b;
+        }
+    }
+}
+
+/* The declared parameter types of method in a describe() result: *types
+ * (in a) gets one type string per parameter. false when not described. */
+static bool param_types(roc_arena *a, const roc_value *desc,
+                        const char *method, char ***types, size_t *n)
+{
+    const roc_value *ms = roc_value_map_get(desc, "methods");
+    for (size_t i = 0; i < roc_value_len(ms); i++) {
+        const roc_value *m = roc_value_at(ms, i);
+        const char *name, *params;
+        size_t len, plen;
+        if (roc_value_get_str(roc_value_map_get(m, "name"), &name, &len) ||
+            strlen(method) != len || memcmp(name, method, len) != 0)
+            continue;
+        if (roc_value_get_str(roc_value_map_get(m, "params"), &params,
+                              &plen))
+            return false;
+        char *s = roc_arena_strndup(a, params, plen);
+        char **parts = roc_arena_calloc(a, plen / 2 + 2, sizeof *parts);
+        if (!s || !parts)
+            return false;
+        size_t k = *trim(s) ? split_top(s, parts, plen / 2 + 2) : 0;
+        for (size_t j = 0; j < k; j++) {
+            /* "TYPE NAME": the type is all before the last word */
+            char *sp = strrchr(parts[j], ' ');
+            if (sp) {
+                *sp = 0;
+                parts[j] = trim(parts[j]);
+            }
+        }
+        *types = parts;
+        *n = k;
+        return true;
+    }
+    return false;
+}
+
+static const char U_CALL[] = "call URI METHOD [ARG...]";
+
+static int cmd_call(int argc, char **argv)
+{
+    if (argc > 0 && is_help(argv[0])) {
+        printf("usage: roc %s\n"
+               "Calls METHOD of the object at URI (ROC:, ROCNAME: or "
+               "ROCMETA:) and prints the\nresult as JSON. Each ARG is one "
+               "JSON value (42, 1.5, '\"text\"', '[1,2]',\n'{\"k\":1}'); "
+               "it is converted to the parameter's declared type as\n"
+               "roc.daemon.describe tells it (1 becomes 1.0 for an f64). An "
+               "ARG that is not JSON\nis taken as a string where a string "
+               "is declared.\n",
+               U_CALL);
+        return 0;
+    }
+    if (argc < 2)
+        return usage_error(U_CALL, "URI and METHOD are required%s", "");
+    const char *uri = argv[0], *method = argv[1];
+    int nargs = argc - 2;
+    roc_arena *a = NULL;
+    roc_arena_new(&a);
+    roc_error err = ROC_ERROR_INIT;
+    char **types = NULL;
+    size_t ntypes = 0;
+    const char *id;
+    roc_value *desc = NULL;
+    bool typed = describe(a, uri, &id, &desc, NULL) == 0 &&
+                 param_types(a, desc, method, &types, &ntypes);
+    roc_value *args = roc_value_array(a, (size_t)nargs);
+    int rc = args ? 0 : ROC_ENOMEM;
+    for (int k = 0; rc == 0 && k < nargs; k++) {
+        const char *t = typed && (size_t)k < ntypes ? types[k] : NULL;
+        roc_value *v = NULL;
+        rc = roc_value_from_json(a, argv[2 + k], &v, &err);
+        if (rc && t && strcmp(t, "string") == 0) {
+            v = roc_value_str(a, argv[2 + k]);
+            rc = v ? 0 : ROC_ENOMEM;
+            roc_error_clear(&err);
+        }
+        if (rc) {
+            fprintf(stderr, "roc: argument %d is not JSON: %s\n", k + 1,
+                    err.message ? err.message : roc_strerror(rc));
+            roc_error_clear(&err);
+            roc_arena_free(a);
+            return EXIT_USAGE;
+        }
+        convert(a, v, t);
+        args->u.array.items[k] = *v;
+    }
+    roc_proxy *p = NULL;
+    roc_value *res = NULL;
+    if (rc == 0)
+        rc = roc_proxy_open(&p, uri, &err);
+    if (rc == 0 && opt_timeout)
+        roc_proxy_set_timeout(p, opt_timeout);
+    if (rc == 0)
+        rc = roc_proxy_call(p, method, args, &res, a, &err);
+    int ex = rc ? fail(rc, &err, NULL) : print_json(res);
+    roc_proxy_close(p);
+    roc_error_clear(&err);
+    roc_arena_free(a);
+    return ex;
+}
+
+static const char U_INTROSPECT[] = "introspect URI";
+
+static int cmd_introspect(int argc, char **argv)
+{
+    if (argc != 1 || is_help(argv[0])) {
+        if (argc == 1) {
+            printf("usage: roc %s\nPrints the IDL of the object at URI "
+                   "(from roc.daemon.describe); for an\nobject without IDL, "
+                   "its methods as the daemon describes them.\n",
+                   U_INTROSPECT);
+            return 0;
+        }
+        return usage_error(U_INTROSPECT, "one URI is required%s", "");
+    }
+    roc_arena *a = NULL;
+    roc_arena_new(&a);
+    roc_error err = ROC_ERROR_INIT;
+    const char *id;
+    roc_value *desc = NULL;
+    int rc = describe(a, argv[0], &id, &desc, &err);
+    int ex = 0;
+    if (rc) {
+        ex = fail(rc, &err, argv[0]);
+    } else if (opt_json) {
+        ex = print_json(desc);
+    } else {
+        const char *idl, *iface;
+        size_t len, ilen;
+        if (roc_value_get_str(roc_value_map_get(desc, "idl"), &idl, &len) ==
+            0) {
+            fwrite(idl, 1, len, stdout);
+            if (len && idl[len - 1] != '\n')
+                putchar('\n');
+        } else {
+            if (roc_value_get_str(roc_value_map_get(desc, "interface"),
+                                  &iface, &ilen) != 0) {
+                iface = id;
+                ilen = strlen(id);
+            }
+            printf("/* %s: no IDL; methods as described */\n", id);
+            printf("interface %.*s {\n", (int)ilen, iface);
+            const roc_value *ms = roc_value_map_get(desc, "methods");
+            for (size_t i = 0; i < roc_value_len(ms); i++) {
+                const roc_value *m = roc_value_at(ms, i);
+                const char *name = "?", *params = "", *result = "any";
+                size_t nl = 1, pl = 0, rl = 3;
+                roc_value_get_str(roc_value_map_get(m, "name"), &name, &nl);
+                roc_value_get_str(roc_value_map_get(m, "params"), &params,
+                                  &pl);
+                roc_value_get_str(roc_value_map_get(m, "result"), &result,
+                                  &rl);
+                printf("    %.*s %.*s(%.*s);\n", (int)rl, result, (int)nl,
+                       name, (int)pl, params);
+            }
+            printf("}\n");
+        }
+    }
+    roc_error_clear(&err);
+    roc_arena_free(a);
+    return ex;
+}
+
+static int daemon_cmd(int argc, char **argv, const char *method,
+                      const char *usage, const char *help)
+{
+    if (argc != 1 || is_help(argv[0])) {
+        if (argc == 1) {
+            printf("usage: roc %s\n%s\n", usage, help);
+            return 0;
+        }
+        return usage_error(usage, "one URI is required%s", "");
+    }
+    roc_arena *a = NULL;
+    roc_arena_new(&a);
+    roc_error err = ROC_ERROR_INIT;
+    const char *id, *url = NULL;
+    roc_value *res = NULL;
+    int rc = resolve(a, argv[0], &id, &url, &err);
+    if (rc == 0)
+        rc = daemon_call(url, method, NULL, &res, a, &err);
+    int ex = 0;
+    if (rc) {
+        ex = fail(rc, &err, argv[0]);
+    } else if (opt_json || strcmp(method, "stats") != 0) {
+        const char *s;
+        size_t len;
+        if (!opt_json && roc_value_get_str(res, &s, &len) == 0)
+            printf("%.*s from %s\n", (int)len, s, url);
+        else
+            ex = print_json(res);
+    } else {
+        for (size_t i = 0; res && res->type == ROC_MAP && i < res->u.map.len;
+             i++) {
+            const roc_value *k = &res->u.map.entries[i].key;
+            char *s = NULL;
+            if (k->type != ROC_STR ||
+                roc_value_to_json(&res->u.map.entries[i].val, 0, &s, NULL) != 0)
+                continue;
+            printf("%.*s: %s\n", (int)k->u.str.len, k->u.str.ptr, s);
+            free(s);
+        }
+    }
+    roc_error_clear(&err);
+    roc_arena_free(a);
+    return ex;
+}
+
+static int cmd_ping(int argc, char **argv)
+{
+    return daemon_cmd(argc, argv, "ping", "ping URI",
+                      "Pings the daemon that serves URI (roc.daemon.ping).");
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+    return daemon_cmd(argc, argv, "stats", "stats URI",
+                      "Prints the counters of the daemon that serves URI "
+                      "(roc.daemon.stats).");
+}
+
+static int cmd_discover(int argc, char **argv)
+{
+    if (argc > 0 && is_help(argv[0])) {
+        printf("usage: roc discover\nLists name servers announced on the "
+               "LAN over DNS-SD (_roc-ns._tcp).\n");
+        return 0;
+    }
+    (void)argv;
+    fprintf(stderr, "roc: discover: LAN discovery is not built into this "
+                    "roc yet\n");
+    return EXIT_FAIL;
+}
+
+static const command commands[] = {
+    {"ns", cmd_ns, "ns COMMAND ...", "name server (roc ns --help)"},
+    {"call", cmd_call, U_CALL, "call a method, JSON arguments and result"},
+    {"introspect", cmd_introspect, U_INTROSPECT, "print an object's IDL"},
+    {"ping", cmd_ping, "ping URI", "ping the daemon serving an object"},
+    {"stats", cmd_stats, "stats URI", "a daemon's counters"},
+    {"discover", cmd_discover, "discover", "name servers on the LAN"},
+};
+#define N_CMDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: roc [--ns URL] [--timeout MS] [--json] COMMAND ...\n"
+               "\n");
+    for (size_t i = 0; i < N_CMDS; i++)
+        fprintf(f, "  roc %-28s %s\n", commands[i].usage, commands[i].help);
+    fprintf(f, "\nURIs: ROC:id@url, ROCNAME:name[@ns-url], "
+               "ROCMETA:tag,...[@ns-url].\n"
+               "The name server is --ns URL, else $ROC_NS, else %s.\n"
+               "Every command takes --help. Exit status 0 on success, 1 on "
+               "failure, 2 on bad usage.\n",
+               ROC_NS_DEFAULT_URL);
+}
+
+int main(int argc, char **argv)
+{
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (is_help(argv[i])) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            opt_json = true;
+        } else if (strcmp(argv[i], "--ns") == 0 && i + 1 < argc) {
+            /* the name server for roc_ns_open(NULL) and for ROCNAME: */
+            setenv("ROC_NS", argv[++i], 1);
+        } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+            char *end;
+            errno = 0;
+            long t = strtol(argv[++i], &end, 10);
+            if (errno || *end || t == 0 || t < -1 || t > 86400000) {
+                fprintf(stderr, "roc: bad --timeout '%s' (ms, or -1)\n",
+                        argv[i]);
+                return EXIT_USAGE;
+            }
+            opt_timeout = (int)t;
+            setenv("ROC_TIMEOUT_MS", argv[i], 1);
+        } else {
+            fprintf(stderr, "roc: unknown option or missing value: %s\n",
+                    argv[i]);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (i == argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    for (size_t k = 0; k < N_CMDS; k++)
+        if (strcmp(argv[i], commands[k].name) == 0)
+            return commands[k].run(argc - i - 1, argv + i + 1);
+    fprintf(stderr, "roc: unknown command '%s'\n", argv[i]);
+    usage(stderr);
+    return EXIT_USAGE;
+}
