@@ -1,0 +1,357 @@
+/* roc-ns's registry and stores (nameserver/registry.c, store_*.c), in
+ * process: the same conformance cases against the memory and the SQLite
+ * store; then the SQLite store across a real roc-ns process killed with
+ * kill -9 (1000 registrations survive) and restarted.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <roc/roc.h>
+
+#include "registry.h"
+#include "testutil.h"
+
+static char ns_bin[1024];
+
+static const char *errtext(const roc_error *e)
+{
+    static char buf[512];
+    snprintf(buf, sizeof buf, "code %d (%s): %s", e->code,
+             roc_strerror(e->code), e->message ? e->message : "-");
+    return buf;
+}
+
+#define assert_ok(rv, err)                                                     \
+    do {                                                                       \
+        int rv_ = (rv);                                                        \
+        if (rv_ != 0)                                                          \
+            fail_msg("%s failed: %d %s", #rv, rv_, errtext(err));              \
+    } while (0)
+
+/* ------------------------------------------------------------ fixtures */
+
+typedef struct fx {
+    bool sqlite;
+    char *dir;
+    char db[600];
+    ns_registry *reg;
+} fx;
+
+static void fx_open(fx *f)
+{
+    roc_error err = ROC_ERROR_INIT;
+    ns_store *st = NULL;
+    if (f->sqlite)
+        assert_ok(ns_store_sqlite_open(&st, f->db, &err), &err);
+    else
+        assert_ok(ns_store_memory_open(&st, &err), &err);
+    assert_ok(ns_registry_open(&f->reg, st, &err), &err);
+}
+
+static int setup_mem(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    fx_open(f);
+    *state = f;
+    return 0;
+}
+
+static int setup_sqlite(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    f->sqlite = true;
+    f->dir = tu_mkdtemp();
+    snprintf(f->db, sizeof f->db, "%s/ns.db", f->dir);
+    fx_open(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown_fx(void **state)
+{
+    fx *f = *state;
+    ns_registry_close(f->reg);
+    tu_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Closes and reopens the registry: the SQLite store must give back what it
+ * had, the memory store nothing. */
+static void fx_reopen(fx *f)
+{
+    ns_registry_close(f->reg);
+    f->reg = NULL;
+    fx_open(f);
+}
+
+/* ------------------------------------------------------------ conformance */
+
+static void test_store_register_and_reload(void **state)
+{
+    fx *f = *state;
+    roc_error err = ROC_ERROR_INIT;
+    const char *tags[] = {"a", "b", "a"}; /* duplicates kept once */
+    assert_ok(ns_registry_register(f->reg, "n.one", "ROC:o@tcp://h:1", tags,
+                                   3, 0, &err),
+              &err);
+    assert_ok(ns_registry_register(f->reg, "n.one", "ROC:o@tcp://h:2", NULL, 0,
+                                   ROC_NS_ADD_REPLICA, &err),
+              &err);
+    assert_ok(ns_registry_register(f->reg, "n.two", "ROC:t@tcp://h:3", NULL, 0,
+                                   0, &err),
+              &err);
+    assert_int_equal(ns_registry_register(f->reg, "n.two", "ROC:t@tcp://h:4",
+                                          NULL, 0, 0, &err),
+                     ROC_EEXIST);
+    assert_int_equal(ns_registry_count(f->reg), 2);
+    fx_reopen(f);
+    roc_arena *a = NULL;
+    roc_arena_new(&a);
+    roc_ns_entry e;
+    int rc = ns_registry_lookup(f->reg, "n.one", a, &e, &err);
+    if (!f->sqlite) {
+        assert_int_equal(rc, ROC_ENOTFOUND);
+        assert_int_equal(ns_registry_count(f->reg), 0);
+    } else {
+        assert_ok(rc, &err);
+        assert_int_equal(e.n_uris, 2);
+        assert_string_equal(e.uris[0], "ROC:o@tcp://h:1");
+        assert_string_equal(e.uris[1], "ROC:o@tcp://h:2");
+        assert_int_equal(e.n_meta, 2);
+        assert_string_equal(e.meta[0], "a");
+        assert_string_equal(e.meta[1], "b");
+        assert_int_equal(ns_registry_count(f->reg), 2);
+    }
+    roc_arena_free(a);
+    roc_error_clear(&err);
+}
+
+static void test_store_remove_and_reload(void **state)
+{
+    fx *f = *state;
+    roc_error err = ROC_ERROR_INIT;
+    char name[32];
+    for (int i = 0; i < 20; i++) {
+        snprintf(name, sizeof name, "rm.%02d", i);
+        assert_ok(ns_registry_register(f->reg, name, "ROC:x@tcp://h:1", NULL,
+                                       0, 0, &err),
+                  &err);
+    }
+    size_t k = 0;
+    assert_ok(ns_registry_remove(f->reg, "^rm\\.0", ROC_NS_REGEX, &k, &err),
+              &err);
+    assert_int_equal(k, 10);
+    assert_ok(ns_registry_remove(f->reg, "rm.15", ROC_NS_EXACT, &k, &err),
+              &err);
+    assert_int_equal(k, 1);
+    assert_ok(ns_registry_remove_uri(f->reg, "rm.16", "ROC:x@tcp://h:1", &k,
+                                     &err),
+              &err);
+    assert_int_equal(k, 1);
+    const char *t[] = {"kept"};
+    assert_ok(ns_registry_set_meta(f->reg, "rm.17", t, 1, &err), &err);
+    fx_reopen(f);
+    if (!f->sqlite)
+        return;
+    assert_int_equal(ns_registry_count(f->reg), 8);
+    roc_arena *a = NULL;
+    roc_arena_new(&a);
+    roc_ns_entry *es;
+    size_t n;
+    assert_ok(ns_registry_meta(f->reg, t, 1, false, a, &es, &n, &err), &err);
+    assert_int_equal(n, 1);
+    assert_string_equal(es[0].name, "rm.17");
+    assert_ok(ns_registry_list(f->reg, "rm.1", ROC_NS_PREFIX, a, &es, &n,
+                               &err),
+              &err);
+    assert_int_equal(n, 8);
+    assert_string_equal(es[0].name, "rm.10");
+    assert_string_equal(es[7].name, "rm.19");
+    roc_arena_free(a);
+    roc_error_clear(&err);
+}
+
+static void test_store_limits(void **state)
+{
+    fx *f = *state;
+    roc_error err = ROC_ERROR_INIT;
+    char uri[64];
+    for (int i = 0; i < ROC_NS_MAX_URIS; i++) {
+        snprintf(uri, sizeof uri, "ROC:x@tcp://h:%d", i + 1);
+        assert_ok(ns_registry_register(f->reg, "many", uri, NULL, 0,
+                                       ROC_NS_ADD_REPLICA, &err),
+                  &err);
+    }
+    assert_int_equal(ns_registry_register(f->reg, "many", "ROC:x@tcp://h:999",
+                                          NULL, 0, ROC_NS_ADD_REPLICA, &err),
+                     ROC_EBADARGS);
+    /* merged tags past the limit */
+    const char *t16a[16], *t17b[17];
+    char buf[33][8];
+    for (int i = 0; i < 16; i++) {
+        snprintf(buf[i], 8, "a%d", i);
+        t16a[i] = buf[i];
+    }
+    for (int i = 0; i < 17; i++) {
+        snprintf(buf[16 + i], 8, "b%d", i);
+        t17b[i] = buf[16 + i];
+    }
+    assert_ok(ns_registry_register(f->reg, "tags", "ROC:x@tcp://h:1", t16a,
+                                   16, 0, &err),
+              &err);
+    assert_int_equal(ns_registry_register(f->reg, "tags", "ROC:x@tcp://h:2",
+                                          t17b, 17, ROC_NS_ADD_REPLICA, &err),
+                     ROC_EBADARGS);
+    assert_non_null(strstr(err.message, "at most 32"));
+    roc_error_clear(&err);
+}
+
+/* ------------------------------------------------------------ roc-ns + kill -9 */
+
+typedef struct nsproc {
+    pid_t pid;
+    int out;
+    char url[512];
+} nsproc;
+
+static void ns_start(nsproc *s, const char *db)
+{
+    char *argv[] = {ns_bin, "--url", "tcp://127.0.0.1:0", "--log", "warn",
+                    "--db", (char *)db, NULL};
+    memset(s, 0, sizeof *s);
+    s->pid = tu_spawn(argv, &s->out);
+    assert_true(s->pid > 0);
+    char line[600];
+    if (tu_read_line(s->out, line, sizeof line, 10000) != 0)
+        fail_msg("roc-ns did not print its URI");
+    const char *at = strchr(line, '@');
+    assert_non_null(at);
+    snprintf(s->url, sizeof s->url, "%s", at + 1);
+}
+
+#define NAMES 1000
+
+static void test_sqlite_survives_kill9(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char db[600];
+    snprintf(db, sizeof db, "%s/names.db", dir);
+    nsproc s;
+    ns_start(&s, db);
+    roc_ns *ns = NULL;
+    roc_error err = ROC_ERROR_INIT;
+    assert_ok(roc_ns_open(&ns, s.url, &err), &err);
+    roc_ns_set_timeout(ns, 10000);
+    uint64_t t0 = tu_now_ms();
+    for (int i = 0; i < NAMES; i++) {
+        char name[32], uri[64];
+        snprintf(name, sizeof name, "persist.%04d", i);
+        snprintf(uri, sizeof uri, "ROC:obj%d@tcp://127.0.0.1:%d", i,
+                 10000 + i);
+        const char *tags[] = {i % 3 ? "plain" : "third"};
+        assert_ok(roc_ns_register(ns, name, uri, tags, 1, 0, &err), &err);
+    }
+    uint64_t dt = tu_now_ms() - t0;
+    print_message("    %d durable registrations in %llu ms\n", NAMES,
+                  (unsigned long long)dt);
+    roc_ns_close(ns);
+    /* no clean shutdown: every acknowledged registration must be on disk */
+    tu_kill9(s.pid);
+    close(s.out);
+
+    ns_start(&s, db);
+    assert_ok(roc_ns_open(&ns, s.url, &err), &err);
+    uint64_t n = 0;
+    assert_ok(roc_ns_count(ns, &n, &err), &err);
+    assert_int_equal(n, NAMES);
+    roc_arena *a = NULL;
+    roc_arena_new(&a);
+    roc_ns_entry *es;
+    size_t ne;
+    assert_ok(roc_ns_list(ns, "persist.", ROC_NS_PREFIX, a, &es, &ne, &err),
+              &err);
+    assert_int_equal(ne, NAMES);
+    for (int i = 0; i < NAMES; i++) {
+        char name[32], uri[64];
+        snprintf(name, sizeof name, "persist.%04d", i);
+        snprintf(uri, sizeof uri, "ROC:obj%d@tcp://127.0.0.1:%d", i,
+                 10000 + i);
+        assert_string_equal(es[i].name, name);
+        assert_int_equal(es[i].n_uris, 1);
+        assert_string_equal(es[i].uris[0], uri);
+        assert_string_equal(es[i].meta[0], i % 3 ? "plain" : "third");
+    }
+    const char *third[] = {"third"};
+    assert_ok(roc_ns_lookup_meta(ns, third, 1, false, a, &es, &ne, &err),
+              &err);
+    assert_int_equal(ne, (NAMES + 2) / 3);
+    /* a removal is as durable */
+    size_t k = 0;
+    assert_ok(roc_ns_remove(ns, "persist.00", ROC_NS_PREFIX, &k, &err), &err);
+    assert_int_equal(k, 1000 / 10);
+    roc_ns_close(ns);
+    tu_kill9(s.pid);
+    close(s.out);
+    ns_start(&s, db);
+    assert_ok(roc_ns_open(&ns, s.url, &err), &err);
+    assert_ok(roc_ns_count(ns, &n, &err), &err);
+    assert_int_equal(n, NAMES - NAMES / 10);
+    roc_ns_close(ns);
+    assert_int_equal(tu_stop(s.pid), 0);
+    close(s.out);
+    roc_arena_free(a);
+    roc_error_clear(&err);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_sqlite_unusable_file(void **state)
+{
+    (void)state;
+    /* a directory that does not exist: roc-ns says so and exits 1 */
+    char *argv[] = {ns_bin, "--url", "tcp://127.0.0.1:0", "--db",
+                    "/nonexistent-dir/x/names.db", NULL};
+    int out = -1;
+    pid_t pid = tu_spawn(argv, &out);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    close(out);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    tu_bin("nameserver/roc-ns", ns_bin, sizeof ns_bin);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_store_register_and_reload,
+                                        setup_mem, teardown_fx),
+        cmocka_unit_test_setup_teardown(test_store_register_and_reload,
+                                        setup_sqlite, teardown_fx),
+        cmocka_unit_test_setup_teardown(test_store_remove_and_reload,
+                                        setup_mem, teardown_fx),
+        cmocka_unit_test_setup_teardown(test_store_remove_and_reload,
+                                        setup_sqlite, teardown_fx),
+        cmocka_unit_test_setup_teardown(test_store_limits, setup_mem,
+                                        teardown_fx),
+        cmocka_unit_test_setup_teardown(test_store_limits, setup_sqlite,
+                                        teardown_fx),
+        cmocka_unit_test(test_sqlite_survives_kill9),
+        cmocka_unit_test(test_sqlite_unusable_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
