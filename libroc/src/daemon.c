@@ -53,8 +53,9 @@ typedef struct dconn {
     dsess *sessions;
     roc_call *running;  /* worker calls, for cancel */
     dexp *exports;      /* objects this side exports on the connection */
-    /* a client's own service on this connection */
-    const roc_service *client_svc;
+    /* a client's own service on this connection (a copy) */
+    roc_service client_svc;
+    bool has_client_svc;
     void *client_state;
     unsigned inflight;  /* worker calls queued or running */
     roc_arena *inline_arena;
@@ -750,9 +751,9 @@ static void on_free(roci_conn *conn)
         obj_unref(s->obj);
         free(s);
     }
-    if (dc->client_svc && dc->client_svc->on_disconnect)
-        dc->client_svc->on_disconnect((roc_peer *)conn, dc->client_svc->arg,
-                                      dc->client_state);
+    if (dc->has_client_svc && dc->client_svc.on_disconnect)
+        dc->client_svc.on_disconnect((roc_peer *)conn, dc->client_svc.arg,
+                                     dc->client_state);
     while (dc->exports) {
         dexp *x = dc->exports;
         dc->exports = x->next;
@@ -1443,7 +1444,8 @@ int roci_client_attach(roci_conn *c, const roc_service *client_svc)
     roc_export *e = NULL;
     if ((rc = roc_export_new(&e, &sv, NULL)) != 0)
         return rc;
-    dc->client_svc = client_svc;
+    dc->client_svc = *client_svc;
+    dc->has_client_svc = true;
     dc->client_state = state;
     rc = export_install(c, e->obj, ROC_SERVICE_ROOT);
     /* the connection's export list keeps the object; the handle goes */
