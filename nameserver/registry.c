@@ -10,10 +10,10 @@
 #define MAX_PATTERN 1024
 
 struct ns_registry {
-    pthread_rwlock_t rw;   /* readers vs the moment a change is made visible */
-    pthread_mutex_t wmtx;  /* one writer at a time (with the store) */
+    pthread_rwlock_t rw;  /* readers vs the moment a change is made visible */
+    pthread_mutex_t wmtx; /* one writer at a time (with the store) */
     ns_store *store;
-    ns_entry **v;          /* sorted by name */
+    ns_entry **v; /* sorted by name */
     size_t n, cap;
 };
 
@@ -217,16 +217,16 @@ static int matcher_init(matcher *m, const char *pattern, roc_ns_match how,
     m->how = how;
     if (m->plen > MAX_PATTERN)
         return roc_error_set(err, ROC_EBADARGS,
-                             "pattern of %zu characters (at most %d)",
-                             m->plen, MAX_PATTERN);
+                             "pattern of %zu characters (at most %d)", m->plen,
+                             MAX_PATTERN);
     if (how == ROC_NS_REGEX) {
         int rc = regcomp(&m->re, m->pattern, REG_EXTENDED | REG_NOSUB);
         if (rc) {
             char msg[160];
             regerror(rc, &m->re, msg, sizeof msg);
             return roc_error_set(err, ROC_EBADARGS,
-                                 "bad regular expression '%s': %s",
-                                 m->pattern, msg);
+                                 "bad regular expression '%s': %s", m->pattern,
+                                 msg);
         }
         m->has_re = true;
     } else if (how != ROC_NS_EXACT && how != ROC_NS_PREFIX) {
@@ -323,8 +323,8 @@ size_t ns_registry_count(ns_registry *r)
 /* ------------------------------------------------------------ writes */
 
 int ns_registry_register(ns_registry *r, const char *name, const char *uri,
-                         const char *const *meta, size_t n_meta,
-                         unsigned flags, roc_error *err)
+                         const char *const *meta, size_t n_meta, unsigned flags,
+                         roc_error *err)
 {
     int rc = check_name(name, "name", err);
     if (!rc)
@@ -344,8 +344,7 @@ int ns_registry_register(ns_registry *r, const char *name, const char *uri,
     ns_entry *ne = NULL;
     char *one[1] = {(char *)uri};
     if (old && !(flags & (ROC_NS_REPLACE | ROC_NS_ADD_REPLICA))) {
-        rc = roc_error_set(err, ROC_EEXIST, "'%s' is registered already",
-                           name);
+        rc = roc_error_set(err, ROC_EEXIST, "'%s' is registered already", name);
     } else if (old && (flags & ROC_NS_ADD_REPLICA)) {
         if (!strv_has(old->uris, old->n_uris, uri) &&
             old->n_uris >= ROC_NS_MAX_URIS)
@@ -474,9 +473,8 @@ int ns_registry_remove_uri(ns_registry *r, const char *name, const char *uri,
                 free(del);
             }
         } else {
-            ns_entry *ne = entry_new(name, NULL, 0,
-                                     (const char *const *)old->meta,
-                                     old->n_meta);
+            ns_entry *ne = entry_new(
+                name, NULL, 0, (const char *const *)old->meta, old->n_meta);
             for (size_t i = 0; ne && i < old->n_uris; i++)
                 if (strcmp(old->uris[i], uri) != 0 &&
                     !strv_add(&ne->uris, &ne->n_uris, old->uris[i])) {
@@ -498,8 +496,7 @@ int ns_registry_remove_uri(ns_registry *r, const char *name, const char *uri,
 }
 
 int ns_registry_set_meta(ns_registry *r, const char *name,
-                         const char *const *meta, size_t n_meta,
-                         roc_error *err)
+                         const char *const *meta, size_t n_meta, roc_error *err)
 {
     int rc = check_tags(meta, n_meta, err);
     if (rc)
@@ -553,8 +550,7 @@ int ns_registry_lookup(ns_registry *r, const char *name, roc_arena *a,
     pthread_rwlock_rdlock(&r->rw);
     long idx = find(r, name);
     if (idx < 0)
-        rc = roc_error_set(err, ROC_ENOTFOUND, "'%s' is not registered",
-                           name);
+        rc = roc_error_set(err, ROC_ENOTFOUND, "'%s' is not registered", name);
     else if (!entry_out(a, r->v[idx], out))
         rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
     pthread_rwlock_unlock(&r->rw);

@@ -26,8 +26,8 @@ size_t ns_registry_count(ns_registry *r);
 
 /* flags: 0, ROC_NS_REPLACE or ROC_NS_ADD_REPLICA (roc/naming.h). */
 int ns_registry_register(ns_registry *r, const char *name, const char *uri,
-                         const char *const *meta, size_t n_meta,
-                         unsigned flags, roc_error *err);
+                         const char *const *meta, size_t n_meta, unsigned flags,
+                         roc_error *err);
 int ns_registry_lookup(ns_registry *r, const char *name, roc_arena *a,
                        roc_ns_entry *out, roc_error *err);
 int ns_registry_list(ns_registry *r, const char *pattern, roc_ns_match how,

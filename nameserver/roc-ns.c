@@ -77,8 +77,7 @@ static int fail(roc_call *call, int rc, roc_error *e, const char *name)
         out = roc_naming_NotFound_raise(call, &ex, "%s", msg);
     } else if (rc == ROC_EBADARGS) {
         out = roc_call_error(call, ROC_EBADARGS, "%s.%s: %s",
-                             roc_call_object(call), roc_call_method(call),
-                             msg);
+                             roc_call_object(call), roc_call_method(call), msg);
     } else {
         logf_(LOG_ERROR, "%s: %s", roc_call_method(call), msg);
         out = roc_call_error(call, ROC_EINTERNAL, "%s", msg);
@@ -331,16 +330,17 @@ static void sweep(cleaner *c)
                                            es[i].uris[j], &r, NULL) == 0 &&
                     r) {
                     dropped++;
-                    logf_(LOG_INFO, "autoclean: dropped %s from %s "
-                                    "(its daemon does not answer)",
+                    logf_(LOG_INFO,
+                          "autoclean: dropped %s from %s "
+                          "(its daemon does not answer)",
                           es[i].uris[j], es[i].name);
                 }
             }
         }
     }
 out:
-    logf_(LOG_DEBUG, "autoclean: %zu endpoints checked, %zu URIs dropped",
-          nurl, dropped);
+    logf_(LOG_DEBUG, "autoclean: %zu endpoints checked, %zu URIs dropped", nurl,
+          dropped);
     roc_arena_free(a);
 }
 
@@ -400,8 +400,7 @@ int main(int argc, char **argv)
             return 0;
         }
         bool takes = strcmp(a, "--url") == 0 || strcmp(a, "--db") == 0 ||
-                     strcmp(a, "--autoclean") == 0 ||
-                     strcmp(a, "--log") == 0;
+                     strcmp(a, "--autoclean") == 0 || strcmp(a, "--log") == 0;
         if (!takes) {
             fprintf(stderr, "roc-ns: unknown argument '%s'\n", a);
             usage(stderr);
@@ -503,9 +502,9 @@ int main(int argc, char **argv)
     printf("%s\n", uri);
     fflush(stdout);
     logf_(LOG_INFO, "serving %zu name(s) at %s (storage: %s %s)%s",
-          ns_registry_count(srv.reg), uri, ns_registry_store(srv.reg)->ops->kind,
-          ns_registry_store(srv.reg)->where,
-          autoclean ? ", autoclean on" : "");
+          ns_registry_count(srv.reg), uri,
+          ns_registry_store(srv.reg)->ops->kind,
+          ns_registry_store(srv.reg)->where, autoclean ? ", autoclean on" : "");
 
     cleaner cl = {.srv = &srv, .interval_s = (int)autoclean};
     pthread_mutex_init(&cl.mtx, NULL);

@@ -30,8 +30,8 @@ typedef struct ns_store_ops {
     const char *kind; /* "memory", "sqlite" */
     /* Calls fn(arg, e) for every registration kept; e lives during the call
      * only. A non-zero result of fn stops the load and is returned. */
-    int (*load)(ns_store *s, int (*fn)(void *arg, const ns_entry *e),
-                void *arg, roc_error *err);
+    int (*load)(ns_store *s, int (*fn)(void *arg, const ns_entry *e), void *arg,
+                roc_error *err);
     /* Inserts or replaces the registration e->name, durably. */
     int (*put)(ns_store *s, const ns_entry *e, roc_error *err);
     /* Deletes the registrations named, durably, all or none. */

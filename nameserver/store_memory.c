@@ -4,8 +4,8 @@
 
 #include "store.h"
 
-static int mem_load(ns_store *s, int (*fn)(void *, const ns_entry *),
-                    void *arg, roc_error *err)
+static int mem_load(ns_store *s, int (*fn)(void *, const ns_entry *), void *arg,
+                    roc_error *err)
 {
     (void)s, (void)fn, (void)arg, (void)err;
     return 0;

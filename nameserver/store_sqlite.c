@@ -17,8 +17,8 @@ typedef struct sq_store {
 
 static int sq_fail(sq_store *s, roc_error *err, const char *what)
 {
-    return roc_error_set(err, ROC_EINTERNAL, "%s: %s: %s", s->base.where,
-                         what, sqlite3_errmsg(s->db));
+    return roc_error_set(err, ROC_EINTERNAL, "%s: %s: %s", s->base.where, what,
+                         sqlite3_errmsg(s->db));
 }
 
 /* Joins v with '\n' into a malloc'd string. */
@@ -136,15 +136,14 @@ static int sq_put(ns_store *base, const ns_entry *e, roc_error *err)
     return rc;
 }
 
-static int sq_del(ns_store *base, char *const *names, size_t n,
-                  roc_error *err)
+static int sq_del(ns_store *base, char *const *names, size_t n, roc_error *err)
 {
     sq_store *s = (sq_store *)base;
     if (n == 0)
         return 0;
     bool tx = n > 1;
-    if (tx && sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-                  SQLITE_OK)
+    if (tx &&
+        sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return sq_fail(s, err, "begin");
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {

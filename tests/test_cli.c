@@ -143,8 +143,7 @@ static void test_cli_ns_register_lookup_list_remove(void **state)
                "echo", "--meta", "demo", NULL),
            0, NULL, NULL);
     assert_string_equal(R.out, "");
-    expect(roc("--ns", u, "ns", "lookup", "cli.echo", NULL), 0, echo.uri,
-           NULL);
+    expect(roc("--ns", u, "ns", "lookup", "cli.echo", NULL), 0, echo.uri, NULL);
     char want[4096];
     snprintf(want, sizeof want, "%s\n", echo.uri);
     assert_string_equal(R.out, want);
@@ -161,19 +160,19 @@ static void test_cli_ns_register_lookup_list_remove(void **state)
 
     /* list: all, by prefix, by regex, by tags */
     expect(roc("--ns", u, "ns", "list", NULL), 0, NULL, NULL);
-    snprintf(want, sizeof want, "cli.calc\t%s\tcalc,demo\ncli.echo\t%s\techo,demo\n"
-                                "other.thing\t%s\n",
+    snprintf(want, sizeof want,
+             "cli.calc\t%s\tcalc,demo\ncli.echo\t%s\techo,demo\n"
+             "other.thing\t%s\n",
              calc.uri, echo.uri, calc.uri);
     assert_string_equal(R.out, want);
-    expect(roc("--ns", u, "ns", "list", "cli.", NULL), 0, "cli.calc",
-           NULL);
+    expect(roc("--ns", u, "ns", "list", "cli.", NULL), 0, "cli.calc", NULL);
     assert_null(strstr(R.out, "other.thing"));
     expect(roc("--ns", u, "ns", "list", "--regex", "thing$", NULL), 0,
            "other.thing", NULL);
     assert_null(strstr(R.out, "cli."));
-    expect(roc("--ns", u, "ns", "list", "--meta", "demo", "--meta", "echo",
-               NULL),
-           0, "cli.echo", NULL);
+    expect(
+        roc("--ns", u, "ns", "list", "--meta", "demo", "--meta", "echo", NULL),
+        0, "cli.echo", NULL);
     assert_null(strstr(R.out, "cli.calc"));
     expect(roc("--ns", u, "ns", "list", "--meta", "echo", "--meta", "calc",
                "--any", NULL),
@@ -185,14 +184,14 @@ static void test_cli_ns_register_lookup_list_remove(void **state)
     expect(roc("--ns", u, "ns", "count", NULL), 0, "3\n", NULL);
 
     /* meta, remove by name, by regex, one URI */
-    expect(roc("--ns", u, "ns", "meta", "other.thing", "x", "y", NULL), 0,
-           NULL, NULL);
-    expect(roc("--ns", u, "ns", "list", "--meta", "y", NULL), 0,
-           "other.thing", NULL);
-    expect(roc("--ns", u, "ns", "remove", "other.thing", NULL), 0,
-           "removed 1", NULL);
-    expect(roc("--ns", u, "ns", "remove", "other.thing", NULL), 0,
-           "removed 0", NULL);
+    expect(roc("--ns", u, "ns", "meta", "other.thing", "x", "y", NULL), 0, NULL,
+           NULL);
+    expect(roc("--ns", u, "ns", "list", "--meta", "y", NULL), 0, "other.thing",
+           NULL);
+    expect(roc("--ns", u, "ns", "remove", "other.thing", NULL), 0, "removed 1",
+           NULL);
+    expect(roc("--ns", u, "ns", "remove", "other.thing", NULL), 0, "removed 0",
+           NULL);
     expect(roc("--ns", u, "ns", "remove", "--regex", "^cli\\.c", NULL), 0,
            "removed 1", NULL);
     expect(roc("--ns", u, "ns", "remove", "x", "--uri", NULL), 2, NULL,
@@ -213,9 +212,9 @@ static void test_cli_call_through_names(void **state)
            NULL, NULL);
     expect(roc("call", "ROCNAME:cli.echo", "add", "40", "2", NULL), 0, "42\n",
            NULL);
-    expect(roc("call", "ROCNAME:cli.echo", "echo", "{\"a\":[1,\"x\",null]}",
-               NULL),
-           0, "{\"a\":[1,\"x\",null]}\n", NULL);
+    expect(
+        roc("call", "ROCNAME:cli.echo", "echo", "{\"a\":[1,\"x\",null]}", NULL),
+        0, "{\"a\":[1,\"x\",null]}\n", NULL);
     expect(roc("call", "ROCMETA:echo,demo", "echo", "\"tagged\"", NULL), 0,
            "\"tagged\"\n", NULL);
     /* typed conversion from describe: divide(f64, f64) takes 1 and 4 as
@@ -224,8 +223,8 @@ static void test_cli_call_through_names(void **state)
            "0.25\n", NULL);
     expect(roc("call", calc.uri, "add", "2.0", "3", NULL), 0, "5\n", NULL);
     /* a remote exception: exit 1, its type and message on stderr */
-    expect(roc("call", "ROCNAME:cli.calc2", "divide", "1", "0", NULL), 1,
-           NULL, "demo.DivideByZero");
+    expect(roc("call", "ROCNAME:cli.calc2", "divide", "1", "0", NULL), 1, NULL,
+           "demo.DivideByZero");
     expect(roc("call", "ROCNAME:cli.echo", "fail", "\"on purpose\"", NULL), 1,
            NULL, "echo.Failure: on purpose");
     /* a string parameter takes text that is not JSON as it is */
@@ -260,11 +259,10 @@ static void test_cli_introspect_ping_stats(void **state)
            NULL);
     expect(roc("stats", echo.uri, NULL), 0, "calls: ", NULL);
     assert_non_null(strstr(R.out, "uptime_s: "));
-    expect(roc("--json", "stats", echo.uri, NULL), 0, "\"connections\"",
-           NULL);
+    expect(roc("--json", "stats", echo.uri, NULL), 0, "\"connections\"", NULL);
     /* nothing there */
-    expect(roc("--timeout", "2000", "ping", "ROC:x@tcp://127.0.0.1:1", NULL),
-           1, NULL, "roc: ");
+    expect(roc("--timeout", "2000", "ping", "ROC:x@tcp://127.0.0.1:1", NULL), 1,
+           NULL, "roc: ");
 }
 
 static void test_cli_usage_and_help(void **state)
@@ -288,8 +286,7 @@ static void test_cli_usage_and_help(void **state)
         roc(cmds[i][0], cmds[i][1], cmds[i][2], NULL);
         if (R.status != 0 || !strstr(R.out, "usage: roc"))
             fail_msg("roc %s %s %s: status %d, stdout %s", cmds[i][0],
-                     cmds[i][1], cmds[i][2] ? cmds[i][2] : "", R.status,
-                     R.out);
+                     cmds[i][1], cmds[i][2] ? cmds[i][2] : "", R.status, R.out);
     }
     expect(roc("ns", "register", "onlyname", NULL), 2, NULL, "usage: roc ns");
     expect(roc("ns", "lookup", NULL), 2, NULL, "no NAME");
@@ -297,8 +294,8 @@ static void test_cli_usage_and_help(void **state)
     expect(roc("call", "ROC:x@tcp://127.0.0.1:1", NULL), 2, NULL,
            "METHOD are required");
     /* bad input reaches the name server and is refused clearly */
-    expect(roc("--ns", ns.url, "ns", "register", "bad name", echo.uri, NULL),
-           1, NULL, "roc.BadArguments");
+    expect(roc("--ns", ns.url, "ns", "register", "bad name", echo.uri, NULL), 1,
+           NULL, "roc.BadArguments");
     expect(roc("--ns", ns.url, "ns", "register", "x", "nonsense", NULL), 1,
            NULL, "invalid URI");
     expect(roc("--ns", ns.url, "ns", "list", "--regex", "(", NULL), 1, NULL,
@@ -311,8 +308,7 @@ static void test_cli_usage_and_help(void **state)
 static int setup(void **state)
 {
     (void)state;
-    char *nsv[] = {ns_bin, "--url", "tcp://127.0.0.1:0", "--log", "warn",
-                   NULL};
+    char *nsv[] = {ns_bin, "--url", "tcp://127.0.0.1:0", "--log", "warn", NULL};
     proc_start(&ns, nsv);
     char *ev[] = {echo_bin, "tcp://127.0.0.1:0", NULL};
     proc_start(&echo, ev);

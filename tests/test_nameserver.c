@@ -103,8 +103,8 @@ static void test_store_register_and_reload(void **state)
     fx *f = *state;
     roc_error err = ROC_ERROR_INIT;
     const char *tags[] = {"a", "b", "a"}; /* duplicates kept once */
-    assert_ok(ns_registry_register(f->reg, "n.one", "ROC:o@tcp://h:1", tags,
-                                   3, 0, &err),
+    assert_ok(ns_registry_register(f->reg, "n.one", "ROC:o@tcp://h:1", tags, 3,
+                                   0, &err),
               &err);
     assert_ok(ns_registry_register(f->reg, "n.one", "ROC:o@tcp://h:2", NULL, 0,
                                    ROC_NS_ADD_REPLICA, &err),
@@ -145,8 +145,8 @@ static void test_store_remove_and_reload(void **state)
     char name[32];
     for (int i = 0; i < 20; i++) {
         snprintf(name, sizeof name, "rm.%02d", i);
-        assert_ok(ns_registry_register(f->reg, name, "ROC:x@tcp://h:1", NULL,
-                                       0, 0, &err),
+        assert_ok(ns_registry_register(f->reg, name, "ROC:x@tcp://h:1", NULL, 0,
+                                       0, &err),
                   &err);
     }
     size_t k = 0;
@@ -156,9 +156,9 @@ static void test_store_remove_and_reload(void **state)
     assert_ok(ns_registry_remove(f->reg, "rm.15", ROC_NS_EXACT, &k, &err),
               &err);
     assert_int_equal(k, 1);
-    assert_ok(ns_registry_remove_uri(f->reg, "rm.16", "ROC:x@tcp://h:1", &k,
-                                     &err),
-              &err);
+    assert_ok(
+        ns_registry_remove_uri(f->reg, "rm.16", "ROC:x@tcp://h:1", &k, &err),
+        &err);
     assert_int_equal(k, 1);
     const char *t[] = {"kept"};
     assert_ok(ns_registry_set_meta(f->reg, "rm.17", t, 1, &err), &err);
@@ -173,8 +173,7 @@ static void test_store_remove_and_reload(void **state)
     assert_ok(ns_registry_meta(f->reg, t, 1, false, a, &es, &n, &err), &err);
     assert_int_equal(n, 1);
     assert_string_equal(es[0].name, "rm.17");
-    assert_ok(ns_registry_list(f->reg, "rm.1", ROC_NS_PREFIX, a, &es, &n,
-                               &err),
+    assert_ok(ns_registry_list(f->reg, "rm.1", ROC_NS_PREFIX, a, &es, &n, &err),
               &err);
     assert_int_equal(n, 8);
     assert_string_equal(es[0].name, "rm.10");
@@ -208,8 +207,8 @@ static void test_store_limits(void **state)
         snprintf(buf[16 + i], 8, "b%d", i);
         t17b[i] = buf[16 + i];
     }
-    assert_ok(ns_registry_register(f->reg, "tags", "ROC:x@tcp://h:1", t16a,
-                                   16, 0, &err),
+    assert_ok(ns_registry_register(f->reg, "tags", "ROC:x@tcp://h:1", t16a, 16,
+                                   0, &err),
               &err);
     assert_int_equal(ns_registry_register(f->reg, "tags", "ROC:x@tcp://h:2",
                                           t17b, 17, ROC_NS_ADD_REPLICA, &err),
@@ -218,7 +217,8 @@ static void test_store_limits(void **state)
     roc_error_clear(&err);
 }
 
-/* ------------------------------------------------------------ roc-ns + kill -9 */
+/* ------------------------------------------------------------ roc-ns + kill -9
+ */
 
 typedef struct nsproc {
     pid_t pid;
@@ -228,8 +228,8 @@ typedef struct nsproc {
 
 static void ns_start(nsproc *s, const char *db)
 {
-    char *argv[] = {ns_bin, "--url", "tcp://127.0.0.1:0", "--log", "warn",
-                    "--db", (char *)db, NULL};
+    char *argv[] = {ns_bin, "--url", "tcp://127.0.0.1:0", "--log",
+                    "warn", "--db",  (char *)db,          NULL};
     memset(s, 0, sizeof *s);
     s->pid = tu_spawn(argv, &s->out);
     assert_true(s->pid > 0);
@@ -259,8 +259,7 @@ static void test_sqlite_survives_kill9(void **state)
     for (int i = 0; i < NAMES; i++) {
         char name[32], uri[64];
         snprintf(name, sizeof name, "persist.%04d", i);
-        snprintf(uri, sizeof uri, "ROC:obj%d@tcp://127.0.0.1:%d", i,
-                 10000 + i);
+        snprintf(uri, sizeof uri, "ROC:obj%d@tcp://127.0.0.1:%d", i, 10000 + i);
         const char *tags[] = {i % 3 ? "plain" : "third"};
         assert_ok(roc_ns_register(ns, name, uri, tags, 1, 0, &err), &err);
     }
@@ -287,16 +286,14 @@ static void test_sqlite_survives_kill9(void **state)
     for (int i = 0; i < NAMES; i++) {
         char name[32], uri[64];
         snprintf(name, sizeof name, "persist.%04d", i);
-        snprintf(uri, sizeof uri, "ROC:obj%d@tcp://127.0.0.1:%d", i,
-                 10000 + i);
+        snprintf(uri, sizeof uri, "ROC:obj%d@tcp://127.0.0.1:%d", i, 10000 + i);
         assert_string_equal(es[i].name, name);
         assert_int_equal(es[i].n_uris, 1);
         assert_string_equal(es[i].uris[0], uri);
         assert_string_equal(es[i].meta[0], i % 3 ? "plain" : "third");
     }
     const char *third[] = {"third"};
-    assert_ok(roc_ns_lookup_meta(ns, third, 1, false, a, &es, &ne, &err),
-              &err);
+    assert_ok(roc_ns_lookup_meta(ns, third, 1, false, a, &es, &ne, &err), &err);
     assert_int_equal(ne, (NAMES + 2) / 3);
     /* a removal is as durable */
     size_t k = 0;
@@ -322,8 +319,12 @@ static void test_sqlite_unusable_file(void **state)
 {
     (void)state;
     /* a directory that does not exist: roc-ns says so and exits 1 */
-    char *argv[] = {ns_bin, "--url", "tcp://127.0.0.1:0", "--db",
-                    "/nonexistent-dir/x/names.db", NULL};
+    char *argv[] = {ns_bin,
+                    "--url",
+                    "tcp://127.0.0.1:0",
+                    "--db",
+                    "/nonexistent-dir/x/names.db",
+                    NULL};
     int out = -1;
     pid_t pid = tu_spawn(argv, &out);
     int st = 0;
@@ -342,8 +343,8 @@ int main(void)
                                         setup_mem, teardown_fx),
         cmocka_unit_test_setup_teardown(test_store_register_and_reload,
                                         setup_sqlite, teardown_fx),
-        cmocka_unit_test_setup_teardown(test_store_remove_and_reload,
-                                        setup_mem, teardown_fx),
+        cmocka_unit_test_setup_teardown(test_store_remove_and_reload, setup_mem,
+                                        teardown_fx),
         cmocka_unit_test_setup_teardown(test_store_remove_and_reload,
                                         setup_sqlite, teardown_fx),
         cmocka_unit_test_setup_teardown(test_store_limits, setup_mem,

@@ -55,9 +55,8 @@ typedef struct nsproc {
 /* Starts roc-ns on a free port with extra arguments (NULL-terminated). */
 static void ns_start(nsproc *s, const char *extra1, const char *extra2)
 {
-    char *argv[] = {ns_bin,         "--url",        "tcp://127.0.0.1:0",
-                    "--log",        "warn",         (char *)extra1,
-                    (char *)extra2, NULL};
+    char *argv[] = {ns_bin, "--url",        "tcp://127.0.0.1:0", "--log",
+                    "warn", (char *)extra1, (char *)extra2,      NULL};
     memset(s, 0, sizeof *s);
     s->pid = tu_spawn(argv, &s->out);
     assert_true(s->pid > 0);
@@ -163,8 +162,8 @@ static void test_ns_ping_and_count(void **state)
     uint64_t n = 99;
     assert_ok(roc_ns_count(ns, &n, &err), &err);
     assert_int_equal(n, 0);
-    assert_ok(roc_ns_register(ns, "count.a", "ROC:a@tcp://127.0.0.1:1", NULL,
-                              0, 0, &err),
+    assert_ok(roc_ns_register(ns, "count.a", "ROC:a@tcp://127.0.0.1:1", NULL, 0,
+                              0, &err),
               &err);
     assert_ok(roc_ns_count(ns, &n, &err), &err);
     assert_int_equal(n, 1);
@@ -209,8 +208,7 @@ static void test_ns_register_lookup_exists(void **state)
     roc_arena_new(&a);
     const char **uris = NULL;
     size_t n = 0;
-    assert_ok(roc_ns_lookup_all(ns, "demo.calc", 0, a, &uris, &n, &err),
-              &err);
+    assert_ok(roc_ns_lookup_all(ns, "demo.calc", 0, a, &uris, &n, &err), &err);
     assert_int_equal(n, 2);
     assert_string_equal(uris[0], "ROC:calc@tcp://127.0.0.1:10");
     assert_string_equal(uris[1], "ROC:calc@tcp://127.0.0.1:11");
@@ -268,8 +266,7 @@ static void test_ns_list_prefix_regex_meta(void **state)
     roc_ns_entry *es = NULL;
     size_t n = 0;
 
-    assert_ok(roc_ns_list(ns, "shop.", ROC_NS_PREFIX, a, &es, &n, &err),
-              &err);
+    assert_ok(roc_ns_list(ns, "shop.", ROC_NS_PREFIX, a, &es, &n, &err), &err);
     assert_int_equal(n, 3); /* sorted by name */
     assert_string_equal(es[0].name, "shop.cart");
     assert_string_equal(es[1].name, "shop.pay");
@@ -279,8 +276,7 @@ static void test_ns_list_prefix_regex_meta(void **state)
     assert_int_equal(es[0].n_meta, 2);
     assert_string_equal(es[0].meta[0], "web");
 
-    assert_ok(roc_ns_list(ns, "\\.pay$", ROC_NS_REGEX, a, &es, &n, &err),
-              &err);
+    assert_ok(roc_ns_list(ns, "\\.pay$", ROC_NS_REGEX, a, &es, &n, &err), &err);
     assert_int_equal(n, 2);
     assert_string_equal(es[0].name, "bank.pay");
     assert_string_equal(es[1].name, "shop.pay");
@@ -308,8 +304,7 @@ static void test_ns_list_prefix_regex_meta(void **state)
     assert_ok(roc_ns_lookup_meta(ns, arch, 1, false, a, &es, &n, &err), &err);
     assert_int_equal(n, 1);
     assert_string_equal(es[0].name, "shopkeeper");
-    assert_int_equal(roc_ns_set_meta(ns, "nobody", nt, 2, &err),
-                     ROC_ENOTFOUND);
+    assert_int_equal(roc_ns_set_meta(ns, "nobody", nt, 2, &err), ROC_ENOTFOUND);
 
     /* remove by regex, by prefix, by name */
     size_t k = 0;
@@ -349,8 +344,7 @@ static void test_ns_bad_inputs(void **state)
         {"x", "ROC:x@tcp://127.0.0.1:1\n", "control character"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        int rc = roc_ns_register(ns, bad[i].name, bad[i].uri, NULL, 0, 0,
-                                 &err);
+        int rc = roc_ns_register(ns, bad[i].name, bad[i].uri, NULL, 0, 0, &err);
         if (rc != ROC_EBADARGS || !strstr(err.message, bad[i].why))
             fail_msg("register('%s', '%s'): %d %s (want '%s')", bad[i].name,
                      bad[i].uri, rc, errtext(&err), bad[i].why);
@@ -379,9 +373,9 @@ static void test_ns_bad_inputs(void **state)
                      ROC_EBADARGS);
     assert_non_null(strstr(err.message, "at most 128"));
     assert_int_equal(roc_ns_set_meta(ns, "x", one, 1, &err), ROC_EBADARGS);
-    assert_int_equal(roc_ns_lookup_meta(ns, one, 1, false, NULL, NULL, NULL,
-                                        &err),
-                     ROC_EINVAL);
+    assert_int_equal(
+        roc_ns_lookup_meta(ns, one, 1, false, NULL, NULL, NULL, &err),
+        ROC_EINVAL);
     free(huge);
     const char *badtag[] = {"no/slash"};
     assert_int_equal(roc_ns_register(ns, "x", ok, badtag, 1, 0, &err),
@@ -456,8 +450,7 @@ static void test_ns_lookup_waits_for_registration(void **state)
     assert_int_equal(roc_ns_lookup(ns, "never.there", 150, &uri, &err),
                      ROC_ENOTFOUND);
     assert_true(tu_now_ms() - t0 >= 150);
-    assert_ok(roc_ns_remove(ns, "late.server", ROC_NS_EXACT, NULL, &err),
-              &err);
+    assert_ok(roc_ns_remove(ns, "late.server", ROC_NS_EXACT, NULL, &err), &err);
     roc_error_clear(&err);
     roc_ns_close(ns);
 }
@@ -505,9 +498,9 @@ static void test_rocname_proxy_calls(void **state)
     roc_ns *ns = ns_client(&g_ns);
     roc_error err = ROC_ERROR_INIT;
     const char *tags[] = {"who", "solo"};
-    assert_ok(roc_ns_register(ns, "test.solo", s.uri, tags, 2,
-                              ROC_NS_REPLACE, &err),
-              &err);
+    assert_ok(
+        roc_ns_register(ns, "test.solo", s.uri, tags, 2, ROC_NS_REPLACE, &err),
+        &err);
     char u[700];
     /* the name server from the URI's @url */
     snprintf(u, sizeof u, "ROCNAME:test.solo@%s", g_ns.url);
@@ -546,9 +539,9 @@ static void test_replicas_spread_and_fail_over(void **state)
     svc_start(&s3, "r3");
     roc_ns *ns = ns_client(&g_ns);
     roc_error err = ROC_ERROR_INIT;
-    assert_ok(roc_ns_register(ns, "test.rep", s1.uri, NULL, 0, ROC_NS_REPLACE,
-                              &err),
-              &err);
+    assert_ok(
+        roc_ns_register(ns, "test.rep", s1.uri, NULL, 0, ROC_NS_REPLACE, &err),
+        &err);
     assert_ok(roc_ns_register(ns, "test.rep", s2.uri, NULL, 0,
                               ROC_NS_ADD_REPLICA, &err),
               &err);
@@ -603,9 +596,9 @@ static void test_proxy_rebinds_after_server_moved(void **state)
     svc_start(&a, "first");
     roc_ns *ns = ns_client(&g_ns);
     roc_error err = ROC_ERROR_INIT;
-    assert_ok(roc_ns_register(ns, "test.mover", a.uri, NULL, 0,
-                              ROC_NS_REPLACE, &err),
-              &err);
+    assert_ok(
+        roc_ns_register(ns, "test.mover", a.uri, NULL, 0, ROC_NS_REPLACE, &err),
+        &err);
     char u[700];
     snprintf(u, sizeof u, "ROCNAME:test.mover@%s", g_ns.url);
     roc_proxy *p = NULL;
@@ -616,9 +609,9 @@ static void test_proxy_rebinds_after_server_moved(void **state)
     svc_stop(&a);
     svc b;
     svc_start(&b, "second");
-    assert_ok(roc_ns_register(ns, "test.mover", b.uri, NULL, 0,
-                              ROC_NS_REPLACE, &err),
-              &err);
+    assert_ok(
+        roc_ns_register(ns, "test.mover", b.uri, NULL, 0, ROC_NS_REPLACE, &err),
+        &err);
     int rc = 0;
     const char *r = call_who(p, &rc);
     if (!r) { /* the call that saw the old connection drop */
@@ -629,8 +622,7 @@ static void test_proxy_rebinds_after_server_moved(void **state)
     assert_string_equal(r, "second");
     assert_string_equal(call_who(p, NULL), "second");
     roc_proxy_close(p);
-    assert_ok(roc_ns_remove(ns, "test.mover", ROC_NS_EXACT, NULL, &err),
-              &err);
+    assert_ok(roc_ns_remove(ns, "test.mover", ROC_NS_EXACT, NULL, &err), &err);
     roc_error_clear(&err);
     roc_ns_close(ns);
     svc_stop(&b);
@@ -672,10 +664,8 @@ static void test_autoclean_drops_dead_servers(void **state)
     svc_start(&dead, "dead");
     roc_ns *ns = ns_client(&ac);
     roc_error err = ROC_ERROR_INIT;
-    assert_ok(roc_ns_register(ns, "ac.live", live.uri, NULL, 0, 0, &err),
-              &err);
-    assert_ok(roc_ns_register(ns, "ac.dead", dead.uri, NULL, 0, 0, &err),
-              &err);
+    assert_ok(roc_ns_register(ns, "ac.live", live.uri, NULL, 0, 0, &err), &err);
+    assert_ok(roc_ns_register(ns, "ac.dead", dead.uri, NULL, 0, 0, &err), &err);
     assert_ok(roc_ns_register(ns, "ac.mixed", live.uri, NULL, 0, 0, &err),
               &err);
     assert_ok(roc_ns_register(ns, "ac.mixed", dead.uri, NULL, 0,

@@ -68,8 +68,8 @@ static int print_json(const roc_value *v)
     char *s = NULL;
     roc_error err = ROC_ERROR_INIT;
     roc_value nil = {.type = ROC_NIL};
-    int rc = roc_value_to_json(v ? v : &nil, opt_json ? ROC_JSON_PRETTY : 0,
-                               &s, &err);
+    int rc = roc_value_to_json(v ? v : &nil, opt_json ? ROC_JSON_PRETTY : 0, &s,
+                               &err);
     if (rc) {
         fail(rc, &err, "result");
         roc_error_clear(&err);
@@ -178,8 +178,7 @@ static int ns_list(int argc, char **argv)
         }
     }
     if ((prefix && regex) || (nt && (prefix || regex)))
-        return usage_error(U_LIST, "give one of PREFIX, --regex, --meta%s",
-                           "");
+        return usage_error(U_LIST, "give one of PREFIX, --regex, --meta%s", "");
     roc_ns *ns;
     if (ns_open(&ns))
         return EXIT_FAIL;
@@ -188,10 +187,9 @@ static int ns_list(int argc, char **argv)
     roc_error err = ROC_ERROR_INIT;
     roc_ns_entry *es = NULL;
     size_t n = 0;
-    int rc = nt ? roc_ns_lookup_meta(ns, tags, nt, any, a, &es, &n, &err)
-             : regex
-                 ? roc_ns_list(ns, regex, ROC_NS_REGEX, a, &es, &n, &err)
-                 : roc_ns_list(ns, prefix, ROC_NS_PREFIX, a, &es, &n, &err);
+    int rc = nt      ? roc_ns_lookup_meta(ns, tags, nt, any, a, &es, &n, &err)
+             : regex ? roc_ns_list(ns, regex, ROC_NS_REGEX, a, &es, &n, &err)
+                     : roc_ns_list(ns, prefix, ROC_NS_PREFIX, a, &es, &n, &err);
     int ex = rc ? fail(rc, &err, "ns list") : 0;
     if (!rc)
         print_entries(a, es, n);
@@ -279,15 +277,13 @@ static int ns_register(int argc, char **argv)
             flags |= ROC_NS_ADD_REPLICA;
         } else if (argv[i][0] == '-') {
             return usage_error(U_REGISTER,
-                               "unknown option or missing value: %s",
-                               argv[i]);
+                               "unknown option or missing value: %s", argv[i]);
         } else if (!name) {
             name = argv[i];
         } else if (!uri) {
             uri = argv[i];
         } else {
-            return usage_error(U_REGISTER, "unexpected argument '%s'",
-                               argv[i]);
+            return usage_error(U_REGISTER, "unexpected argument '%s'", argv[i]);
         }
     }
     if (!name || !uri)
@@ -326,8 +322,7 @@ static int ns_remove(int argc, char **argv)
         } else if (strcmp(argv[i], "--uri") == 0 && i + 1 < argc) {
             uri = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return usage_error(U_REMOVE,
-                               "unknown option or missing value: %s",
+            return usage_error(U_REMOVE, "unknown option or missing value: %s",
                                argv[i]);
         } else if (!name) {
             name = argv[i];
@@ -493,8 +488,7 @@ static int resolve(roc_arena *a, const char *uri, const char **id,
     } else {
         roc_ns_entry *es = NULL;
         size_t n = 0;
-        rc = roc_ns_lookup_meta(ns, u.tags, u.n_tags, false, a, &es, &n,
-                                err);
+        rc = roc_ns_lookup_meta(ns, u.tags, u.n_tags, false, a, &es, &n, err);
         if (rc == 0 && n && es[0].n_uris)
             first = es[0].uris[0];
     }
@@ -591,8 +585,7 @@ static char *inner(roc_arena *a, const char *t, const char *kind)
 {
     size_t k = strlen(kind);
     size_t n = strlen(t);
-    if (strncmp(t, kind, k) != 0 || t[k] != '<' || n < k + 2 ||
-        t[n - 1] != '>')
+    if (strncmp(t, kind, k) != 0 || t[k] != '<' || n < k + 2 || t[n - 1] != '>')
         return NULL;
     char *s = roc_arena_strndup(a, t + k + 1, n - k - 2);
     return s ? trim(s) : NULL;
@@ -633,8 +626,8 @@ static void convert(roc_arena *a, roc_value *v, const char *t)
                 if ((is_int_type(kv[0]) || is_uint_type(kv[0])) &&
                     key->type == ROC_STR) {
                     roc_value *k = NULL;
-                    char *txt = roc_arena_strndup(a, key->u.str.ptr,
-                                                  key->u.str.len);
+                    char *txt =
+                        roc_arena_strndup(a, key->u.str.ptr, key->u.str.len);
                     if (txt && roc_value_from_json(a, txt, &k, NULL) == 0)
                         *key = *k;
                 }
@@ -669,8 +662,8 @@ static void convert(roc_arena *a, roc_value *v, const char *t)
 
 /* The declared parameter types of method in a describe() result: *types
  * (in a) gets one type string per parameter. false when not described. */
-static bool param_types(roc_arena *a, const roc_value *desc,
-                        const char *method, char ***types, size_t *n)
+static bool param_types(roc_arena *a, const roc_value *desc, const char *method,
+                        char ***types, size_t *n)
 {
     const roc_value *ms = roc_value_map_get(desc, "methods");
     for (size_t i = 0; i < roc_value_len(ms); i++) {
@@ -680,8 +673,7 @@ static bool param_types(roc_arena *a, const roc_value *desc,
         if (roc_value_get_str(roc_value_map_get(m, "name"), &name, &len) ||
             strlen(method) != len || memcmp(name, method, len) != 0)
             continue;
-        if (roc_value_get_str(roc_value_map_get(m, "params"), &params,
-                              &plen))
+        if (roc_value_get_str(roc_value_map_get(m, "params"), &params, &plen))
             return false;
         char *s = roc_arena_strndup(a, params, plen);
         char **parts = roc_arena_calloc(a, plen / 2 + 2, sizeof *parts);
@@ -802,8 +794,8 @@ static int cmd_introspect(int argc, char **argv)
             if (len && idl[len - 1] != '\n')
                 putchar('\n');
         } else {
-            if (roc_value_get_str(roc_value_map_get(desc, "interface"),
-                                  &iface, &ilen) != 0) {
+            if (roc_value_get_str(roc_value_map_get(desc, "interface"), &iface,
+                                  &ilen) != 0) {
                 iface = id;
                 ilen = strlen(id);
             }
@@ -815,12 +807,10 @@ static int cmd_introspect(int argc, char **argv)
                 const char *name = "?", *params = "", *result = "any";
                 size_t nl = 1, pl = 0, rl = 3;
                 roc_value_get_str(roc_value_map_get(m, "name"), &name, &nl);
-                roc_value_get_str(roc_value_map_get(m, "params"), &params,
-                                  &pl);
-                roc_value_get_str(roc_value_map_get(m, "result"), &result,
-                                  &rl);
-                printf("    %.*s %.*s(%.*s);\n", (int)rl, result, (int)nl,
-                       name, (int)pl, params);
+                roc_value_get_str(roc_value_map_get(m, "params"), &params, &pl);
+                roc_value_get_str(roc_value_map_get(m, "result"), &result, &rl);
+                printf("    %.*s %.*s(%.*s);\n", (int)rl, result, (int)nl, name,
+                       (int)pl, params);
             }
             printf("}\n");
         }
@@ -917,12 +907,13 @@ static void usage(FILE *f)
                "\n");
     for (size_t i = 0; i < N_CMDS; i++)
         fprintf(f, "  roc %-28s %s\n", commands[i].usage, commands[i].help);
-    fprintf(f, "\nURIs: ROC:id@url, ROCNAME:name[@ns-url], "
-               "ROCMETA:tag,...[@ns-url].\n"
-               "The name server is --ns URL, else $ROC_NS, else %s.\n"
-               "Every command takes --help. Exit status 0 on success, 1 on "
-               "failure, 2 on bad usage.\n",
-               ROC_NS_DEFAULT_URL);
+    fprintf(f,
+            "\nURIs: ROC:id@url, ROCNAME:name[@ns-url], "
+            "ROCMETA:tag,...[@ns-url].\n"
+            "The name server is --ns URL, else $ROC_NS, else %s.\n"
+            "Every command takes --help. Exit status 0 on success, 1 on "
+            "failure, 2 on bad usage.\n",
+            ROC_NS_DEFAULT_URL);
 }
 
 int main(int argc, char **argv)

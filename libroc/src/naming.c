@@ -98,13 +98,13 @@ static int map_err(int rc, roc_error *err)
 
 /* Runs one stub call with a private error when the caller gave none (the
  * exception type is needed to map it). */
-#define NS_CALL(err, call)                                                    \
-    do {                                                                      \
-        roc_error local_ = ROC_ERROR_INIT;                                    \
-        roc_error *e_ = (err) ? (err) : &local_;                              \
-        int rc_ = map_err((call), e_);                                        \
-        roc_error_clear(&local_);                                             \
-        return rc_;                                                           \
+#define NS_CALL(err, call)                                                     \
+    do {                                                                       \
+        roc_error local_ = ROC_ERROR_INIT;                                     \
+        roc_error *e_ = (err) ? (err) : &local_;                               \
+        int rc_ = map_err((call), e_);                                         \
+        roc_error_clear(&local_);                                              \
+        return rc_;                                                            \
     } while (0)
 
 static int check_ns(roc_ns *ns, roc_error *err)
@@ -164,8 +164,8 @@ static int do_lookup_all(roc_ns *ns, const char *name, int wait_ms,
     uint64_t end = roci_now_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
     for (;;) {
         roc_naming_stringList l = {NULL, 0};
-        rc = map_err(roc_naming_NameServer_lookup(ns->p, name, &l, a, err),
-                     err);
+        rc =
+            map_err(roc_naming_NameServer_lookup(ns->p, name, &l, a, err), err);
         if (rc == 0) {
             *uris = l.items;
             *n = l.len;
@@ -244,9 +244,8 @@ static int do_list(roc_ns *ns, const char *pattern, roc_ns_match how,
     return rc ? rc : entries_out(&l, a, entries, n, err);
 }
 
-int roc_ns_list(roc_ns *ns, const char *pattern, roc_ns_match how,
-                roc_arena *a, roc_ns_entry **entries, size_t *n,
-                roc_error *err)
+int roc_ns_list(roc_ns *ns, const char *pattern, roc_ns_match how, roc_arena *a,
+                roc_ns_entry **entries, size_t *n, roc_error *err)
 {
     NS_CALL(err, do_list(ns, pattern, how, a, entries, n, e_));
 }
@@ -271,8 +270,7 @@ int roc_ns_lookup_meta(roc_ns *ns, const char *const *tags, size_t n_tags,
                        bool any, roc_arena *a, roc_ns_entry **entries,
                        size_t *n, roc_error *err)
 {
-    NS_CALL(err,
-            do_lookup_meta(ns, tags, n_tags, any, a, entries, n, e_));
+    NS_CALL(err, do_lookup_meta(ns, tags, n_tags, any, a, entries, n, e_));
 }
 
 static int do_remove(roc_ns *ns, const char *pattern, roc_ns_match how,
@@ -284,8 +282,8 @@ static int do_remove(roc_ns *ns, const char *pattern, roc_ns_match how,
     if (!pattern)
         return roc_error_set(err, ROC_EINVAL, "roc_ns_remove: no pattern");
     uint32_t k = 0;
-    rc = roc_naming_NameServer_remove(ns->p, pattern, (roc_naming_Match)how,
-                                      &k, NULL, err);
+    rc = roc_naming_NameServer_remove(ns->p, pattern, (roc_naming_Match)how, &k,
+                                      NULL, err);
     if (rc == 0 && removed)
         *removed = k;
     return rc;
@@ -426,8 +424,7 @@ int roci_naming_resolve(const roc_uri *u, int timeout_ms, char ***uris,
     } else {
         roc_ns_entry *es = NULL;
         size_t ne = 0;
-        rc = roc_ns_lookup_meta(ns, u->tags, u->n_tags, false, a, &es, &ne,
-                                &e);
+        rc = roc_ns_lookup_meta(ns, u->tags, u->n_tags, false, a, &es, &ne, &e);
         for (size_t i = 0; rc == 0 && i < ne; i++)
             for (size_t j = 0; rc == 0 && j < es[i].n_uris; j++)
                 rc = add_unique(&v, &nv, &cap, es[i].uris[j]);
@@ -437,8 +434,7 @@ int roci_naming_resolve(const roc_uri *u, int timeout_ms, char ***uris,
     } else if (rc) {
         roc_error_set(err, rc, "%s: name server %s: %s",
                       u->kind == ROC_URI_NAME ? u->id : "ROCMETA",
-                      roc_ns_uri(ns),
-                      e.message ? e.message : roc_strerror(rc));
+                      roc_ns_uri(ns), e.message ? e.message : roc_strerror(rc));
     } else if (nv == 0) {
         rc = roc_error_set(err, ROC_ENOTFOUND,
                            "no registration carries the tags asked for");

@@ -83,8 +83,8 @@ ROC_API int roc_ns_register(roc_ns *ns, const char *name, const char *uri,
  * a name that is not registered yet (or a name server that does not answer
  * yet) is asked again until wait_ms have passed: for a server still
  * starting. ROC_ENOTFOUND when the name is not registered. */
-ROC_API int roc_ns_lookup(roc_ns *ns, const char *name, int wait_ms,
-                          char **uri, roc_error *err);
+ROC_API int roc_ns_lookup(roc_ns *ns, const char *name, int wait_ms, char **uri,
+                          roc_error *err);
 /* Every URI registered under name (*uris allocated in a), with the same
  * wait as roc_ns_lookup. */
 ROC_API int roc_ns_lookup_all(roc_ns *ns, const char *name, int wait_ms,
