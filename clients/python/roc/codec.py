@@ -13,7 +13,7 @@ import struct
 
 import msgpack
 
-from . import expose as _expose
+from .expose import is_exposed as _is_exposed
 
 __all__ = ["WireError", "MAX_FRAME", "MAX_DEPTH", "frame", "encode_value",
            "decode_envelope", "Ref", "HELLO", "CALL", "ONEWAY", "RESULT",
@@ -104,7 +104,7 @@ def _to_wire(v, depth, maxd, export):
         if kind != 1:
             raise TypeError("a callback proxy cannot be sent on to another peer")
         return msgpack.ExtType(1, target.encode("utf-8"))
-    if export is not None and _expose.is_exposed(v):
+    if export is not None and _is_exposed(v):
         oid = export(v)
         return msgpack.ExtType(2, oid.encode("utf-8"))
     raise TypeError("cannot send a value of type %s" % t.__name__)
