@@ -9,6 +9,7 @@ from .uri import parse as parse_uri, URI
 from .connection import current_call, CallContext
 from .proxy import Proxy, CallbackProxy
 from .daemon import Daemon, behavior
+from .naming import NameServer, locate_ns
 
 __version__ = "0.1.0"
 PROTOCOL_VERSION = 1
@@ -18,4 +19,4 @@ __all__ = ["RocError", "RemoteError", "NoSuchObject", "NoSuchMethod",
            "Timeout", "Internal", "CommunicationError", "ConnectionRefused",
            "ConnectionClosed", "NamingError", "expose", "parse_uri", "URI",
            "current_call", "CallContext", "Proxy", "CallbackProxy", "Daemon",
-           "behavior"]
+           "behavior", "NameServer", "locate_ns"]

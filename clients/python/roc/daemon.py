@@ -260,9 +260,12 @@ class Daemon:
     # ------------------------------------------------------------ objects
 
     def register(self, obj, object_id=None, *, instance=None, serialized=None,
-                 interface=None, idl=None):
+                 interface=None, idl=None, name=None, meta=(), ns=None):
         """Serves obj (an instance, or a class instantiated per ``instance``
-        mode) under object_id (default: the class name); returns its URI."""
+        mode) under object_id (default: the class name); returns its URI.
+        With ``name``, also registers the URI with the name server (``ns``:
+        its URL, else ROC_NS, else the default) as a replica of that name,
+        with the tags ``meta``; shutdown() removes it again."""
         if object_id is None:
             cls = obj if inspect.isclass(obj) else type(obj)
             object_id = cls.__name__
@@ -275,7 +278,29 @@ class Daemon:
             if object_id in self._objects:
                 raise ValueError("object id %r is already registered" % object_id)
             self._objects[object_id] = reg
-        return self.uri_for(object_id)
+        uri = self.uri_for(object_id)
+        if name is not None:
+            try:
+                self.ns_register(name, uri, meta, ns)
+            except BaseException:
+                with self._lock:
+                    self._objects.pop(object_id, None)
+                raise
+        return uri
+
+    def ns_register(self, name, uri, meta=(), ns=None):
+        """Registers uri under name with the name server, as a replica (the
+        URI is removed again at shutdown, so other replicas stay)."""
+        from .naming import NameServer
+        with NameServer(ns) as n:
+            n.register(name, uri, meta, replica=True)
+        self._ns_names.append((name, uri, ns))
+
+    def _ns_unregister(self, entry):
+        from .naming import NameServer
+        name, uri, ns = entry
+        with NameServer(ns, timeout=2.0) as n:
+            n.remove_uri(name, uri)
 
     def unregister(self, object_id):
         """Stops serving an object (by id, or the registered object itself)."""

@@ -145,7 +145,8 @@ class _Base:
     def _oneway(self, method, *args, trace=None):
         """Sends a oneway call: no reply, no error from the server. Returns
         once the frame is sent."""
-        self._connection()[0].call(self._object, method, args, trace=trace, oneway=True)
+        conn, obj = self._connection()
+        conn.call(obj, method, args, trace=trace, oneway=True)
 
     def __dir__(self):
         return sorted(set(object.__dir__(self)))
@@ -166,12 +167,12 @@ class Proxy(_Base):
         self._object = u.id
         self._timeout = default_timeout() if timeout is _UNSET else timeout
         self._lock = threading.Lock()
-        self._urls = None          # candidate URLs (replicas of a name)
+        self._targets = None       # [(object id, url)]: replicas of a name
         self._next = 0
-        self._acquired = None
+        self._acquired = set()
         self._closed = False
         if u.kind == "ROC":
-            self._urls = [u.url]
+            self._targets = [(u.id, u.url)]
 
     def __roc_ref__(self):
         return 1, self._resolved_uri()
@@ -180,45 +181,46 @@ class Proxy(_Base):
         if self._parsed.kind == "ROC":
             return self._uri
         self._resolve()
-        return "ROC:%s@%s" % (self._object, self._urls[0])
+        obj, url = self._targets[self._next % len(self._targets)]
+        return "ROC:%s@%s" % (obj, url)
 
     def _resolve(self, again=False):
-        if self._urls and not again:
+        """Asks the name server for a ROCNAME:/ROCMETA: URI's objects."""
+        if self._targets and not again:
             return
         from . import naming
-        uris = naming.resolve(self._parsed, self._timeout)
-        ps = [parse(x) for x in uris]
-        if not ps:
-            raise errors.NamingError("%s resolves to no object" % self._uri)
+        ps = [parse(x) for x in naming.resolve(self._parsed, self._timeout)]
         with self._lock:
-            self._object = ps[0].id
-            self._urls = [p.url for p in ps if p.id == ps[0].id] or [ps[0].url]
+            self._targets = [(p.id, p.url) for p in ps]
             self._next = 0
+            self._object = ps[0].id
 
     def _connection(self):
-        """(connection, url): the open connection, dialled when needed."""
+        """(connection, object id): the next replica's open connection,
+        dialled when needed; replicas that cannot be reached are skipped,
+        and when none can, a name is resolved once more."""
         if self._closed:
             raise errors.RocError("the proxy is closed")
         self._resolve()
         last = None
         tried_resolve = False
         while True:
-            urls = list(self._urls)
-            for i in range(len(urls)):
-                url = urls[(self._next + i) % len(urls)]
+            with self._lock:
+                targets = list(self._targets)
+                start = self._next
+                self._next = (self._next + 1) % len(targets)  # rotate over replicas
+            for i in range(len(targets)):
+                obj, url = targets[(start + i) % len(targets)]
                 try:
                     c = _pool.get(url, self._timeout)
                 except errors.CommunicationError as e:
                     last = e
                     continue
                 with self._lock:
-                    self._next = (self._next + i) % len(urls)
-                    if self._acquired != url:
-                        if self._acquired is not None:
-                            _pool.release(self._acquired)
+                    if url not in self._acquired:
                         _pool.acquire(url)
-                        self._acquired = url
-                return c, url
+                        self._acquired.add(url)
+                return c, obj
             if self._parsed.kind == "ROC" or tried_resolve:
                 raise last
             tried_resolve = True
@@ -229,8 +231,8 @@ class Proxy(_Base):
         the arguments are encoded before it returns. future.cancel() sends
         a cancel to the server."""
         t = self._timeout if timeout is _UNSET else timeout
-        conn, _ = self._connection()
-        return conn.call(self._object, method, args, timeout=t, trace=trace)
+        conn, obj = self._connection()
+        return conn.call(obj, method, args, timeout=t, trace=trace)
 
     _async = _future
 
@@ -248,8 +250,8 @@ class Proxy(_Base):
         """The object's description from roc.daemon.describe: id,
         interface, methods (name, params, result, nargs, flags), idl,
         instance, serialized."""
-        conn, url = self._connection()
-        return conn.call("roc.daemon", "describe", [self._object],
+        conn, obj = self._connection()
+        return conn.call("roc.daemon", "describe", [obj],
                          timeout=self._timeout).result()
 
     def _methods(self):
@@ -258,15 +260,15 @@ class Proxy(_Base):
     def _daemon(self):
         """A proxy for the roc.daemon object of this proxy's daemon."""
         self._resolve()
-        return Proxy("ROC:roc.daemon@%s" % self._urls[self._next], self._timeout)
+        return Proxy("ROC:roc.daemon@%s" % self._targets[0][1], self._timeout)
 
     def _close(self):
         """Releases the proxy's share of the connection (closed when no
         proxy uses it)."""
         with self._lock:
             self._closed = True
-            url, self._acquired = self._acquired, None
-        if url is not None:
+            urls, self._acquired = self._acquired, set()
+        for url in urls:
             _pool.release(url)
 
     def _reopen(self):
@@ -280,8 +282,8 @@ class Proxy(_Base):
 
     def __del__(self):
         try:
-            if self._acquired is not None:
-                _pool.release(self._acquired)
+            for url in self._acquired:
+                _pool.release(url)
         except Exception:
             pass
 
