@@ -149,6 +149,7 @@ static const char *call_who(roc_proxy *p, int *rc_out)
 }
 
 static nsproc g_ns; /* shared by most tests */
+static nsproc g_ac; /* autoclean's; stopped by teardown if a test failed */
 
 /* ------------------------------------------------------------ API */
 
@@ -657,12 +658,12 @@ static bool dead_dropped(void *arg)
 static void test_autoclean_drops_dead_servers(void **state)
 {
     (void)state;
-    nsproc ac;
-    ns_start(&ac, "--autoclean", "1");
+    nsproc *ac = &g_ac;
+    ns_start(ac, "--autoclean", "1");
     svc live, dead;
     svc_start(&live, "live");
     svc_start(&dead, "dead");
-    roc_ns *ns = ns_client(&ac);
+    roc_ns *ns = ns_client(ac);
     roc_error err = ROC_ERROR_INIT;
     assert_ok(roc_ns_register(ns, "ac.live", live.uri, NULL, 0, 0, &err), &err);
     assert_ok(roc_ns_register(ns, "ac.dead", dead.uri, NULL, 0, 0, &err), &err);
@@ -689,7 +690,7 @@ static void test_autoclean_drops_dead_servers(void **state)
     roc_error_clear(&err);
     roc_ns_close(ns);
     svc_stop(&live);
-    ns_stop(&ac);
+    ns_stop(ac);
 }
 
 /* ------------------------------------------------------------ 8 clients */
@@ -817,6 +818,8 @@ static int teardown(void **state)
 {
     (void)state;
     ns_stop(&g_ns);
+    if (g_ac.pid > 0)
+        tu_kill9(g_ac.pid);
     return 0;
 }
 
