@@ -19,6 +19,8 @@
 
 #include "roci.h"
 
+#include <nng/supplemental/tls/tls.h>
+
 #define RBUF_INITIAL (64u * 1024u)
 #define ROCI_KEEP_BUF (4u * 1024u * 1024u)
 #define LINGER_MS 1000
@@ -240,8 +242,11 @@ void roci_conn_keepalive_tick(void)
     uint64_t now = roci_now_ms();
     pthread_mutex_lock(&all_mtx);
     for (roci_conn *c = all_head; c && n < 256; c = c->all_next) {
-        if (c->keepalive_ms <= 0 || c->state != ROCI_ST_OPEN ||
-            now - c->last_rx_ms < (uint64_t)c->keepalive_ms)
+        bool idle = c->idle_timeout_ms > 0 && c->state == ROCI_ST_OPEN &&
+                    now - c->last_call_ms >= (uint64_t)c->idle_timeout_ms;
+        bool silent = c->keepalive_ms > 0 && c->state == ROCI_ST_OPEN &&
+                      now - c->last_rx_ms >= (uint64_t)c->keepalive_ms;
+        if (!idle && !silent)
             continue;
         int r = atomic_load(&c->refs);
         while (r > 0 && !atomic_compare_exchange_weak(&c->refs, &r, r + 1))
@@ -253,7 +258,12 @@ void roci_conn_keepalive_tick(void)
     for (size_t i = 0; i < n; i++) {
         roci_conn *c = todo[i];
         uint64_t silent = now - c->last_rx_ms;
-        if (silent >= 3u * (uint64_t)c->keepalive_ms) {
+        if (c->idle_timeout_ms > 0 &&
+            now - c->last_call_ms >= (uint64_t)c->idle_timeout_ms) {
+            roci_conn_close(c, ROC_ECLOSED, "idle timeout");
+        } else if (c->keepalive_ms <= 0) {
+            /* only idle was due */
+        } else if (silent >= 3u * (uint64_t)c->keepalive_ms) {
             roci_conn_close(c, ROC_ECLOSED,
                             "the peer stopped answering (keepalive)");
         } else if (!c->ping_out) {
@@ -722,7 +732,8 @@ void roci_conn_refuse(roci_conn *c, uint64_t id, int code, const char *fmt,
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     pthread_mutex_lock(&c->mtx);
-    bool open = c->state == ROCI_ST_OPEN || c->state == ROCI_ST_HELLO;
+    bool open = c->state == ROCI_ST_OPEN || c->state == ROCI_ST_HELLO ||
+                c->state == ROCI_ST_AUTH;
     if (open) {
         c->state = ROCI_ST_LINGER;
         c->linger_deadline = roci_now_ms() + LINGER_MS;
@@ -762,7 +773,7 @@ static void start_read(roci_conn *c)
     nng_aio_set_iov(c->rd_aio, 1, &iov);
     nng_duration to = NNG_DURATION_INFINITE;
     uint64_t now = roci_now_ms();
-    if (c->state == ROCI_ST_HELLO)
+    if (c->state == ROCI_ST_HELLO || c->state == ROCI_ST_AUTH)
         to = c->hello_deadline > now ? (nng_duration)(c->hello_deadline - now)
                                      : 1;
     else if (c->state == ROCI_ST_LINGER)
@@ -867,6 +878,8 @@ static void rd_cb(void *arg)
         const char *why = nng_strerror(rv);
         if (rv == NNG_ETIMEDOUT && c->state == ROCI_ST_HELLO)
             why = "no hello before the handshake deadline";
+        if (rv == NNG_ETIMEDOUT && c->state == ROCI_ST_AUTH)
+            why = "no key proof before the handshake deadline";
         if (c->state == ROCI_ST_LINGER)
             why = c->close_why;
         roci_conn_close(c, c->state == ROCI_ST_LINGER ? ROC_EPROTO
@@ -910,15 +923,39 @@ void roci_conn_set_paused(roci_conn *c, bool paused)
 
 /* ------------------------------------------------------ envelopes */
 
-static int check_hello(roci_conn *c, roci_rd *r, uint32_t nelem)
+/* What a hello says. */
+typedef struct hello_info {
+    uint64_t vmin, vmax;
+    bool has_nonce;
+    uint8_t nonce[ROCI_NONCE_LEN];
+    bool auth; /* the daemon requires the key */
+    bool has_proof;
+    uint8_t proof[ROCI_PROOF_LEN];
+} hello_info;
+
+/* Reads a bin of exactly n bytes into out. */
+static int rd_fixed_bin(roci_rd *r, uint8_t *out, size_t n)
 {
+    if (r->p >= r->end || *r->p != 0xc4 || r->end - r->p < 2 ||
+        r->p[1] != n || (size_t)(r->end - r->p) < 2 + n)
+        return ROC_EPROTO;
+    memcpy(out, r->p + 2, n);
+    r->p += 2 + n;
+    return 0;
+}
+
+/* Parses [.., .., {"v": [min, max], "nonce": bin16, "auth": bool,
+ * "proof": bin32}]; unknown keys are ignored. ROC_EINVAL: no common
+ * version. */
+static int check_hello(roci_rd *r, uint32_t nelem, hello_info *h)
+{
+    memset(h, 0, sizeof *h);
     if (nelem != 3)
-        return roc_error_set(NULL, ROC_EPROTO, NULL);
+        return ROC_EPROTO;
     uint32_t nm;
     if (roci_rd_map(r, &nm))
         return ROC_EPROTO;
     bool have_v = false;
-    uint64_t vmin = 0, vmax = 0;
     for (uint32_t i = 0; i < nm; i++) {
         const char *k;
         uint32_t kl;
@@ -926,32 +963,78 @@ static int check_hello(roci_conn *c, roci_rd *r, uint32_t nelem)
             return ROC_EPROTO;
         if (kl == 1 && k[0] == 'v') {
             uint32_t na;
-            if (roci_rd_array(r, &na) || na != 2 || roci_rd_u64(r, &vmin) ||
-                roci_rd_u64(r, &vmax))
+            if (roci_rd_array(r, &na) || na != 2 || roci_rd_u64(r, &h->vmin) ||
+                roci_rd_u64(r, &h->vmax))
                 return ROC_EPROTO;
             have_v = true;
+        } else if (kl == 5 && memcmp(k, "nonce", 5) == 0) {
+            if (rd_fixed_bin(r, h->nonce, ROCI_NONCE_LEN))
+                return ROC_EPROTO;
+            h->has_nonce = true;
+        } else if (kl == 5 && memcmp(k, "proof", 5) == 0) {
+            if (rd_fixed_bin(r, h->proof, ROCI_PROOF_LEN))
+                return ROC_EPROTO;
+            h->has_proof = true;
+        } else if (kl == 4 && memcmp(k, "auth", 4) == 0) {
+            if (r->p >= r->end || (*r->p != 0xc2 && *r->p != 0xc3))
+                return ROC_EPROTO;
+            h->auth = *r->p++ == 0xc3;
         } else if (roci_rd_skip(r)) {
             return ROC_EPROTO;
         }
     }
-    (void)c;
     if (!have_v)
         return ROC_EPROTO;
-    if (vmin > ROC_PROTOCOL_MAX || vmax < ROC_PROTOCOL_MIN || vmin > vmax)
+    if (h->vmin > ROC_PROTOCOL_MAX || h->vmax < ROC_PROTOCOL_MIN ||
+        h->vmin > h->vmax)
         return ROC_EINVAL; /* no common version */
     return 0;
 }
 
-static int build_hello(roc_buf *b)
+/* A hello; with nonce (and, from a keyed daemon, auth + proof). */
+static int build_hello(roc_buf *b, const uint8_t *nonce, bool auth,
+                       const uint8_t *proof)
 {
     msgpack_packer pk;
     roci_frame_begin(&pk, b, 3, ROCI_HELLO);
-    msgpack_pack_map(&pk, 1);
+    msgpack_pack_map(&pk, 1 + (nonce != NULL) + (auth ? 1 : 0) +
+                              (proof != NULL));
     roci_pack_str(&pk, "v", 1);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint8(&pk, ROC_PROTOCOL_MIN);
     msgpack_pack_uint8(&pk, ROC_PROTOCOL_MAX);
+    if (nonce) {
+        roci_pack_str(&pk, "nonce", 5);
+        msgpack_pack_bin(&pk, ROCI_NONCE_LEN);
+        msgpack_pack_bin_body(&pk, nonce, ROCI_NONCE_LEN);
+    }
+    if (auth) {
+        roci_pack_str(&pk, "auth", 4);
+        msgpack_pack_true(&pk);
+    }
+    if (proof) {
+        roci_pack_str(&pk, "proof", 5);
+        msgpack_pack_bin(&pk, ROCI_PROOF_LEN);
+        msgpack_pack_bin_body(&pk, proof, ROCI_PROOF_LEN);
+    }
     return roci_frame_end(b);
+}
+
+static int build_auth(roc_buf *b, const uint8_t *proof)
+{
+    msgpack_packer pk;
+    roci_frame_begin(&pk, b, 3, ROCI_AUTH);
+    msgpack_pack_bin(&pk, ROCI_PROOF_LEN);
+    msgpack_pack_bin_body(&pk, proof, ROCI_PROOF_LEN);
+    return roci_frame_end(b);
+}
+
+/* The connection is open for calls (after hello, or after auth). */
+static void opened(roci_conn *c)
+{
+    c->last_call_ms = roci_now_ms();
+    if (c->ops && c->ops->on_open)
+        c->ops->on_open(c);
 }
 
 static void send_ping(roci_conn *c)
@@ -1042,7 +1125,8 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
                              (unsigned long long)kind);
             return ROC_EPROTO;
         }
-        int rc = check_hello(c, &r, nelem);
+        hello_info h;
+        int rc = check_hello(&r, nelem, &h);
         if (rc == 0 && r.p != r.end)
             rc = ROC_EPROTO;
         if (rc) {
@@ -1054,7 +1138,31 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
             return ROC_EPROTO;
         }
         roc_buf *b = roci_scratch();
-        if (!b || build_hello(b) != 0) {
+        if (c->key) {
+            /* keyed daemon: our nonce, and our proof when the client sent
+             * a nonce; then wait for the client's proof */
+            uint8_t proof[ROCI_PROOF_LEN];
+            c->has_cnonce = h.has_nonce;
+            memcpy(c->cnonce, h.nonce, ROCI_NONCE_LEN);
+            rc = roci_random(c->snonce, ROCI_NONCE_LEN);
+            if (rc == 0 && h.has_nonce)
+                rc = roci_proof(c->key, "roc-server", c->cnonce, c->snonce,
+                                proof);
+            if (rc == 0)
+                rc = b ? build_hello(b, c->snonce, true,
+                                     h.has_nonce ? proof : NULL)
+                       : ROC_ENOMEM;
+            if (rc) {
+                roci_conn_close(c, rc, "cannot make the handshake");
+                return rc;
+            }
+            pthread_mutex_lock(&c->mtx);
+            if (c->state == ROCI_ST_HELLO)
+                c->state = ROCI_ST_AUTH;
+            pthread_mutex_unlock(&c->mtx);
+            return roci_conn_send(c, b->data, b->len, NULL);
+        }
+        if (!b || build_hello(b, NULL, false, NULL) != 0) {
             roci_conn_close(c, ROC_ENOMEM, "out of memory");
             return ROC_ENOMEM;
         }
@@ -1063,9 +1171,42 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
             c->state = ROCI_ST_OPEN;
         pthread_mutex_unlock(&c->mtx);
         int src = roci_conn_send(c, b->data, b->len, NULL);
-        if (src == 0 && c->ops && c->ops->on_open)
-            c->ops->on_open(c);
+        if (src == 0)
+            opened(c);
         return src;
+    }
+    if (c->state == ROCI_ST_AUTH) {
+        if (kind == ROCI_AUTH) {
+            uint8_t got[ROCI_PROOF_LEN], want[ROCI_PROOF_LEN];
+            if (nelem != 3 || rd_fixed_bin(&r, got, ROCI_PROOF_LEN) ||
+                r.p != r.end) {
+                roci_conn_refuse(c, 0, ROC_EPROTO, "malformed auth");
+                return ROC_EPROTO;
+            }
+            if (!c->has_cnonce ||
+                roci_proof(c->key, "roc-client", c->cnonce, c->snonce, want) ||
+                !roci_proof_equal(got, want)) {
+                roci_conn_refuse(c, 0, ROC_EUNAUTH,
+                                 "wrong key: the client's proof does not "
+                                 "match this daemon's key");
+                return ROC_EUNAUTH;
+            }
+            pthread_mutex_lock(&c->mtx);
+            c->authenticated = true;
+            if (c->state == ROCI_ST_AUTH)
+                c->state = ROCI_ST_OPEN;
+            pthread_mutex_unlock(&c->mtx);
+            opened(c);
+            return 0;
+        }
+        uint64_t cid = 0;
+        roci_rd t = r;
+        if (kind == ROCI_CALL && nelem >= 3 && roci_rd_u64(&t, &cid) != 0)
+            cid = 0;
+        roci_conn_refuse(c, cid, ROC_EUNAUTH,
+                         "this daemon requires a key: the client must prove "
+                         "it (ROC_KEY_FILE) before calling");
+        return ROC_EUNAUTH;
     }
     switch (kind) {
     case ROCI_CALL:
@@ -1147,6 +1288,7 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
         }
         if (c->peer_bye)
             return 0; /* after bye no new calls start */
+        c->last_call_ms = roci_now_ms();
         if (c->ops && c->ops->on_call)
             c->ops->on_call(c, &in);
         else if (kind == ROCI_CALL)
@@ -1234,9 +1376,123 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
 
 /* ------------------------------------------------------ setup */
 
-static void set_nodelay_dialer(nng_stream_dialer *d)
+/* Reads until a whole first frame is in c->rbuf (before the read loop
+ * runs); returns its length in *n. */
+static int read_first_frame(roci_conn *c, nng_aio *aio, uint64_t end,
+                            size_t *n)
 {
-    nng_stream_dialer_set_bool(d, NNG_OPT_TCP_NODELAY, true);
+    for (;;) {
+        if (c->rlen >= 4) {
+            size_t fl = ((size_t)c->rbuf[0] << 24) | ((size_t)c->rbuf[1] << 16) |
+                        ((size_t)c->rbuf[2] << 8) | c->rbuf[3];
+            if (fl > c->rcap - 4 || fl == 0)
+                return ROC_EPROTO;
+            if (c->rlen >= 4 + fl) {
+                *n = fl;
+                return 0;
+            }
+        }
+        uint64_t now = roci_now_ms();
+        if (now >= end)
+            return ROC_ETIMEDOUT;
+        nng_iov iov = {c->rbuf + c->rlen, c->rcap - c->rlen};
+        nng_aio_set_iov(aio, 1, &iov);
+        nng_aio_set_timeout(aio, (nng_duration)(end - now));
+        nng_stream_recv(c->stream, aio);
+        nng_aio_wait(aio);
+        int rv = nng_aio_result(aio);
+        if (rv != 0)
+            return roci_nng_err(rv);
+        c->rlen += nng_aio_count(aio);
+    }
+}
+
+/* The client's side of the handshake: hello (with a nonce when we hold a
+ * key), the daemon's hello, and the key proofs. */
+static int client_handshake(roci_conn *c, nng_aio *aio, int timeout_ms,
+                            const char *url, roc_error *err)
+{
+    roci_key key;
+    int rc = roci_client_key(&key, err);
+    if (rc)
+        return rc;
+    roc_buf *b = roci_scratch();
+    if (!b)
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    if (key.len && roci_random(c->cnonce, ROCI_NONCE_LEN) != 0)
+        return roc_error_set(err, ROC_EINTERNAL, "no random numbers");
+    if ((rc = build_hello(b, key.len ? c->cnonce : NULL, false, NULL)) != 0 ||
+        (rc = roci_conn_send(c, b->data, b->len, aio)) != 0)
+        return roc_error_set(err, rc == ROC_ECLOSED ? ROC_ECONNREFUSED : rc,
+                             "handshake with %s failed: cannot send hello",
+                             url);
+    uint64_t end =
+        roci_now_ms() + (uint64_t)(timeout_ms < 0 ? 10000 : timeout_ms);
+    size_t n = 0;
+    rc = read_first_frame(c, aio, end, &n);
+    if (rc)
+        return roc_error_set(err, rc == ROC_ECLOSED ? ROC_ECONNREFUSED : rc,
+                             "handshake with %s failed: %s", url,
+                             rc == ROC_ETIMEDOUT ? "no hello from the daemon "
+                                                   "in time"
+                                                 : roc_strerror(rc));
+    roci_rd r;
+    roci_rd_init(&r, c->rbuf + 4, n, 8);
+    uint32_t ne;
+    uint64_t ver, kind;
+    if (roci_rd_array(&r, &ne) || roci_rd_u64(&r, &ver) ||
+        roci_rd_u64(&r, &kind) || ver != 1)
+        return roc_error_set(err, ROC_EPROTO,
+                             "handshake with %s failed: not a ROC v1 peer",
+                             url);
+    if (kind == ROCI_ERROR) {
+        /* the daemon refused us: say what it said */
+        uint64_t id;
+        uint32_t ea;
+        int64_t code;
+        const char *t, *m;
+        uint32_t tl, ml;
+        if (ne == 4 && !roci_rd_u64(&r, &id) && !roci_rd_array(&r, &ea) &&
+            ea == 4 && !roci_rd_i64(&r, &code) && !roci_rd_str(&r, &t, &tl) &&
+            !roci_rd_str(&r, &m, &ml))
+            return roc_error_set(err, roc_error_from_wire((int)code),
+                                 "handshake with %s refused: %.*s: %.*s", url,
+                                 (int)tl, t, (int)ml, m);
+        return roc_error_set(err, ROC_EPROTO,
+                             "handshake with %s failed: error frame", url);
+    }
+    hello_info h;
+    if (kind != ROCI_HELLO || (rc = check_hello(&r, ne, &h)) != 0)
+        return roc_error_set(err, ROC_EPROTO,
+                             "handshake with %s failed: %s", url,
+                             rc == ROC_EINVAL
+                                 ? "no common protocol version"
+                                 : "the daemon's hello is malformed");
+    c->roff = 4 + n;
+    if (!h.auth)
+        return 0;
+    if (!key.len)
+        return roc_error_set(err, ROC_EUNAUTH,
+                             "the daemon at %s requires a key: set one with "
+                             "ROC_KEY_FILE or roc_client_set_key_file",
+                             url);
+    uint8_t want[ROCI_PROOF_LEN], mine[ROCI_PROOF_LEN];
+    if (!h.has_nonce || !h.has_proof ||
+        roci_proof(&key, "roc-server", c->cnonce, h.nonce, want) != 0 ||
+        !roci_proof_equal(want, h.proof))
+        return roc_error_set(err, ROC_EUNAUTH,
+                             "the daemon at %s does not prove our key: wrong "
+                             "key (or not the daemon we meant)",
+                             url);
+    memcpy(c->snonce, h.nonce, ROCI_NONCE_LEN);
+    if (roci_proof(&key, "roc-client", c->cnonce, c->snonce, mine) != 0 ||
+        build_auth(b, mine) != 0 ||
+        roci_conn_send(c, b->data, b->len, aio) != 0)
+        return roc_error_set(err, ROC_ECLOSED,
+                             "handshake with %s failed: cannot send auth",
+                             url);
+    c->authenticated = true;
+    return 0;
 }
 
 int roci_conn_dial(const char *url, int timeout_ms,
@@ -1248,7 +1504,22 @@ int roci_conn_dial(const char *url, int timeout_ms,
     int rv = nng_stream_dialer_alloc(&d, roci_transport_url(url, tbuf, sizeof tbuf));
     if (rv != 0)
         return roci_set_nng_err(err, rv, "cannot dial", url);
-    set_nodelay_dialer(d);
+    nng_stream_dialer_set_bool(d, NNG_OPT_TCP_NODELAY, true);
+    bool tls = roci_url_is_tls(url);
+    if (tls) {
+        nng_tls_config *cfg = NULL;
+        int rc = roci_tls_client_config(url, &cfg, err);
+        if (rc) {
+            nng_stream_dialer_free(d);
+            return rc;
+        }
+        rv = nng_stream_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
+        nng_tls_config_free(cfg); /* the dialer holds it */
+        if (rv) {
+            nng_stream_dialer_free(d);
+            return roci_set_nng_err(err, rv, "cannot use TLS for", url);
+        }
+    }
     nng_aio *aio = roci_thread_aio();
     if (!aio) {
         nng_stream_dialer_free(d);
@@ -1260,6 +1531,12 @@ int roci_conn_dial(const char *url, int timeout_ms,
     nng_aio_wait(aio);
     if ((rv = nng_aio_result(aio)) != 0) {
         nng_stream_dialer_free(d);
+        if (tls && rv == NNG_ECRYPTO)
+            return roc_error_set(err, ROC_EUNAUTH,
+                                 "TLS handshake with %s failed: the server's "
+                                 "certificate is not trusted or not for this "
+                                 "name (%s)",
+                                 url, nng_strerror(rv));
         return roci_set_nng_err(err, rv, "cannot connect to", url);
     }
     nng_stream *s = nng_aio_get_output(aio, 0);
@@ -1272,79 +1549,17 @@ int roci_conn_dial(const char *url, int timeout_ms,
     c->dialer = d;
     c->url = strdup(url);
     c->state = ROCI_ST_OPEN;
-    /* hello exchange, synchronously on this thread */
-    roc_buf *b = roci_scratch();
-    int rc = b ? build_hello(b) : ROC_ENOMEM;
-    if (rc == 0)
-        rc = roci_conn_send(c, b->data, b->len, aio);
-    uint64_t end = roci_now_ms() + (uint64_t)(timeout_ms < 0 ? 10000 : timeout_ms);
-    bool got = false;
-    while (rc == 0 && !got) {
-        uint64_t now = roci_now_ms();
-        if (now >= end) {
-            rc = ROC_ETIMEDOUT;
-            break;
-        }
-        nng_iov iov = {c->rbuf + c->rlen, c->rcap - c->rlen};
-        nng_aio_set_iov(aio, 1, &iov);
-        nng_aio_set_timeout(aio, (nng_duration)(end - now));
-        nng_stream_recv(c->stream, aio);
-        nng_aio_wait(aio);
-        if ((rv = nng_aio_result(aio)) != 0) {
-            rc = roci_nng_err(rv);
-            break;
-        }
-        c->rlen += nng_aio_count(aio);
-        if (c->rlen >= 4) {
-            size_t n = ((size_t)c->rbuf[0] << 24) | ((size_t)c->rbuf[1] << 16) |
-                       ((size_t)c->rbuf[2] << 8) | c->rbuf[3];
-            if (n > c->rcap - 4 || n == 0) {
-                rc = ROC_EPROTO;
-                break;
-            }
-            if (c->rlen >= 4 + n) {
-                roci_rd r;
-                roci_rd_init(&r, c->rbuf + 4, n, 8);
-                uint32_t ne;
-                uint64_t ver, kind;
-                if (roci_rd_array(&r, &ne) || roci_rd_u64(&r, &ver) ||
-                    roci_rd_u64(&r, &kind) || ver != 1) {
-                    rc = ROC_EPROTO;
-                    break;
-                }
-                if (kind == ROCI_ERROR) {
-                    rc = ROC_EPROTO;
-                    break;
-                }
-                if (kind != ROCI_HELLO) {
-                    rc = ROC_EPROTO;
-                    break;
-                }
-                int hr = check_hello(c, &r, ne);
-                if (hr) {
-                    rc = ROC_EPROTO;
-                    break;
-                }
-                c->roff = 4 + n;
-                got = true;
-            }
-        }
-    }
+    c->tls = tls;
+    if (tls)
+        nng_stream_get_bool(s, NNG_OPT_TLS_VERIFIED, &c->tls_verified);
+    int rc = client_handshake(c, aio, timeout_ms, url, err);
+    if (rc == 0 && prep && (rc = prep(c, arg)) != 0)
+        roc_error_set(err, rc, "connection to %s: setup failed: %s", url,
+                      roc_strerror(rc));
     if (rc != 0) {
-        const char *why = rc == ROC_ETIMEDOUT ? "no hello from the server in time"
-                          : rc == ROC_EPROTO ? "the server's hello is malformed or refuses protocol v1"
-                                             : roc_strerror(rc);
-        c->state = ROCI_ST_CLOSED;
-        nng_stream_close(c->stream);
-        roci_conn_destroy(c);
-        return roc_error_set(err, rc == ROC_ECLOSED ? ROC_ECONNREFUSED : rc,
-                             "handshake with %s failed: %s", url, why);
-    }
-    if (prep && (rc = prep(c, arg)) != 0) {
-        roci_conn_close(c, rc, "setup failed");
+        roci_conn_close(c, rc, "handshake failed");
         roci_conn_unref(c);
-        return roc_error_set(err, rc, "connection to %s: setup failed: %s",
-                             url, roc_strerror(rc));
+        return rc;
     }
     /* leftovers after the hello, then the read loop */
     memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);

@@ -11,6 +11,7 @@
 #include "roci.h"
 
 #include <nng/protocol/pubsub0/pub.h>
+#include <nng/supplemental/tls/tls.h>
 
 #define OBJ_BUCKETS 64
 
@@ -109,6 +110,7 @@ struct roc_daemon {
     roc_call *wq_tail;
     pthread_cond_t wq_cv;
     bool stopping_workers;
+    roci_key key;       /* pre-shared key (len 0: none) */
     roc_service svc;    /* roc_serve: the root service */
     bool has_svc;
     nng_socket pub;     /* events */
@@ -584,6 +586,18 @@ static void on_call(roci_conn *conn, roci_incoming *in)
         early_error(conn, in, ROC_EINTERNAL, "the daemon is shutting down");
         return;
     }
+    if (d->opts.authorize) {
+        char obj[256], meth[256];
+        snprintf(obj, sizeof obj, "%.*s", ol, in->object);
+        snprintf(meth, sizeof meth, "%.*s", ml, in->method);
+        roc_peer_info pi = {conn->peer, conn->tls, conn->tls_verified,
+                            conn->authenticated};
+        if (d->opts.authorize(&pi, obj, meth, d->opts.authorize_arg) != 0) {
+            early_error(conn, in, ROC_EUNAUTH, "not authorized to call %s.%s",
+                        obj, meth);
+            return;
+        }
+    }
     dobj *o = NULL;
     if (dc) {
         /* objects exported on this very connection come first */
@@ -858,6 +872,11 @@ static void acc_cb(void *arg)
                              d->opts.max_depth, d->opts.hello_timeout_ms,
                              &c) == 0) {
             c->keepalive_ms = d->opts.keepalive_ms;
+            c->idle_timeout_ms = d->opts.idle_timeout_ms;
+            c->key = d->key.len ? &d->key : NULL;
+            c->tls = roci_url_is_tls(d->url);
+            if (c->tls)
+                nng_stream_get_bool(s, NNG_OPT_TLS_VERIFIED, &c->tls_verified);
             if (attach(d, c)) {
                 atomic_fetch_add(&d->accepted, 1);
                 roci_conn_start(c);
@@ -941,17 +960,40 @@ static int daemon_open(roc_daemon **out, const char *url,
     pthread_rwlock_init(&d->objs_lock, NULL);
     if (!url) {
         d->url = strdup("local:");
+        d->opts.tls = (roc_tls_opts){0};
+        d->opts.key_file = NULL;
+        d->opts.authorize = NULL;
         d->started_ms = roci_now_ms();
         *out = d;
         return d->url ? 0 : ROC_ENOMEM;
+    }
+    /* the key: an empty or unreadable key file is an error, not an open
+     * daemon */
+    const char *kf = d->opts.key_file;
+    if (!kf && getenv("ROC_KEY_FILE") && *getenv("ROC_KEY_FILE"))
+        kf = getenv("ROC_KEY_FILE");
+    if (kf && (rc = roci_key_load(kf, &d->key, err)) != 0) {
+        free(d);
+        return rc;
+    }
+    nng_tls_config *tls = NULL;
+    if (roci_url_is_tls(url) &&
+        (rc = roci_tls_server_config(&d->opts.tls, &tls, err)) != 0) {
+        free(d);
+        return rc;
     }
     char tbuf[256];
     int rv = nng_stream_listener_alloc(&d->l,
                                        roci_transport_url(url, tbuf, sizeof tbuf));
     if (rv == 0) {
         nng_stream_listener_set_bool(d->l, NNG_OPT_TCP_NODELAY, true);
-        rv = nng_stream_listener_listen(d->l);
+        if (tls)
+            rv = nng_stream_listener_set_ptr(d->l, NNG_OPT_TLS_CONFIG, tls);
     }
+    if (tls)
+        nng_tls_config_free(tls); /* the listener holds it */
+    if (rv == 0)
+        rv = nng_stream_listener_listen(d->l);
     if (rv != 0) {
         rc = roci_set_nng_err(err, rv, "cannot listen on", url);
         if (d->l)
@@ -1010,7 +1052,7 @@ int roc_daemon_start(roc_daemon *d)
     pthread_mutex_unlock(&d->mtx);
     if (d->nworkers == 0)
         return ROC_ENOMEM;
-    if (d->opts.keepalive_ms > 0)
+    if (d->opts.keepalive_ms > 0 || d->opts.idle_timeout_ms > 0)
         roci_reaper_add_tick(roci_conn_keepalive_tick);
     if (d->l)
         nng_stream_listener_accept(d->l, d->acc_aio);

@@ -34,6 +34,29 @@ int roci_set_nng_err(roc_error *err, int nng_rv, const char *what,
 typedef struct roci_conn roci_conn;
 typedef struct roci_pending roci_pending;
 
+/* ---- security (security.c) ---- */
+#define ROCI_NONCE_LEN 16
+#define ROCI_PROOF_LEN 32
+typedef struct roci_key {
+    uint8_t bytes[256];
+    size_t len; /* 0: no key */
+} roci_key;
+int roci_key_load(const char *path, roci_key *k, roc_error *err);
+int roci_key_set(roci_key *k, const void *key, size_t len, roc_error *err);
+int roci_random(uint8_t *buf, size_t n);
+int roci_proof(const roci_key *k, const char *label, const uint8_t *cn,
+               const uint8_t *sn, uint8_t out[ROCI_PROOF_LEN]);
+bool roci_proof_equal(const uint8_t *a, const uint8_t *b);
+/* The process's client key (roc_client_set_key*, else ROC_KEY_FILE); len 0
+ * when none. */
+int roci_client_key(roci_key *k, roc_error *err);
+bool roci_url_is_tls(const char *url);
+struct nng_tls_config;
+int roci_tls_client_config(const char *url, struct nng_tls_config **out,
+                           roc_error *err);
+int roci_tls_server_config(const roc_tls_opts *o, struct nng_tls_config **out,
+                           roc_error *err);
+
 /* A call or oneway that arrived, decoded up to its arguments. object and
  * method point into the frame and are NOT NUL-terminated; args is a reader
  * over the argument array (validated). All of it is valid only during
@@ -74,6 +97,7 @@ struct roci_pending {
 
 enum roci_state {
     ROCI_ST_HELLO = 0, /* server: waiting for the client's hello */
+    ROCI_ST_AUTH,      /* server: hello done, waiting for the key proof */
     ROCI_ST_OPEN,
     ROCI_ST_LINGER,    /* refused something: draining input, then close */
     ROCI_ST_CLOSED,
@@ -100,6 +124,16 @@ struct roci_conn {
     uint64_t last_rx_ms; /* when something last arrived */
     int keepalive_ms;    /* ping after this much silence, close after 3x */
     bool ping_out;
+    /* security */
+    const roci_key *key;    /* server: the daemon's key (NULL: none) */
+    uint8_t cnonce[ROCI_NONCE_LEN];
+    uint8_t snonce[ROCI_NONCE_LEN];
+    bool has_cnonce;
+    bool authenticated;
+    bool tls;
+    bool tls_verified;
+    uint64_t last_call_ms;  /* server: idle timeout */
+    int idle_timeout_ms;
     void *owner;      /* daemon (server side) */
     void *owner_data; /* owner's per-connection data */
     size_t max_frame;

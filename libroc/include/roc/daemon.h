@@ -19,6 +19,7 @@
 #ifndef ROC_DAEMON_H
 #define ROC_DAEMON_H
 
+#include "security.h"
 #include "value.h"
 
 #ifdef __cplusplus
@@ -84,6 +85,14 @@ typedef struct roc_daemon_opts {
     int hello_timeout_ms;    /* handshake deadline (5000) */
     int keepalive_ms;        /* ping a silent client after this long, drop
                                 it after 3x (10000; -1 off) */
+    int idle_timeout_ms;     /* close a connection that made no call for
+                                this long (0: never) */
+    roc_tls_opts tls;        /* for tls+tcp:// and wss:// URLs */
+    const char *key_file;    /* pre-shared key: clients must prove it
+                                (NULL: ROC_KEY_FILE from the environment if
+                                set, else no key) */
+    roc_authorize_fn authorize; /* optional per-call authorization */
+    void *authorize_arg;
 } roc_daemon_opts;
 
 /* Fills opts with the defaults above. */

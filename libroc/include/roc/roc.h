@@ -17,6 +17,7 @@
 #include "value.h"
 #include "codec.h"
 #include "uri.h"
+#include "security.h"
 #include "daemon.h"
 #include "proxy.h"
 #include "naming.h"
