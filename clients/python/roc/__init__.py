@@ -7,7 +7,7 @@ from .errors import (RocError, RemoteError, NoSuchObject, NoSuchMethod,
 from .expose import expose
 from .uri import parse as parse_uri, URI
 from .connection import current_call, CallContext
-from .proxy import Proxy, CallbackProxy
+from .proxy import Proxy, CallbackProxy, connect
 from .daemon import Daemon, behavior
 from .naming import NameServer, locate_ns
 
@@ -19,4 +19,4 @@ __all__ = ["RocError", "RemoteError", "NoSuchObject", "NoSuchMethod",
            "Timeout", "Internal", "CommunicationError", "ConnectionRefused",
            "ConnectionClosed", "NamingError", "expose", "parse_uri", "URI",
            "current_call", "CallContext", "Proxy", "CallbackProxy", "Daemon",
-           "behavior", "NameServer", "locate_ns"]
+           "behavior", "NameServer", "locate_ns", "connect"]

@@ -52,6 +52,12 @@ class CallContext:
     def peer(self):
         return self.connection.peer
 
+    def peer_proxy(self, object_id="service"):
+        """A proxy to an object the peer exports on this connection (default:
+        the client's own service, see roc.connect)."""
+        from .proxy import CallbackProxy
+        return CallbackProxy(self.connection, object_id)
+
     def remaining(self):
         if self.deadline is None:
             return None

@@ -348,3 +348,69 @@ class CallbackProxy(_Base):
 
     def __repr__(self):
         return "<roc.CallbackProxy %s>" % self._object
+
+
+class Connected(_Base):
+    """roc.connect(): an rpyc-style connection of its own (not shared with
+    proxies: one connection, one session on the server). ``root`` calls
+    the remote root object; the local ``service`` (an object with
+    @roc.expose methods, or None) is offered to the server as this side's
+    "service", which the server calls back over this connection."""
+
+    def __init__(self, url, service=None, timeout=_UNSET):
+        if url[:4].upper() == "ROC:":
+            u = parse(url)
+            obj, url = u.id, u.url
+        else:
+            obj = "service"
+        self._timeout = default_timeout() if timeout is _UNSET else timeout
+        self._object = obj
+        self._uri = "ROC:%s@%s" % (obj, url)
+        self._conn = Connection.dial(url, self._timeout)
+        if service is not None:
+            with self._conn.lock:
+                self._conn.exports["service"] = service
+                self._conn.export_ids[id(service)] = "service"
+
+    @property
+    def root(self):
+        return self
+
+    @property
+    def alive(self):
+        return not self._conn.closed
+
+    def _connection(self):
+        if self._conn.closed:
+            raise errors.ConnectionClosed("the connection to %s is closed" % self._uri)
+        return self._conn, self._object
+
+    def _future(self, method, *args, timeout=_UNSET, trace=None):
+        t = self._timeout if timeout is _UNSET else timeout
+        return self._connection()[0].call(self._object, method, args, timeout=t, trace=trace)
+
+    _async = _future
+
+    def _proxy(self, object_id):
+        """Another object of the server, over this same connection."""
+        return CallbackProxy(self._conn, object_id, self._timeout)
+
+    def _close(self):
+        self._conn.close(wait=1.0)
+
+    close = _close
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._close()
+
+    def __repr__(self):
+        return "<roc.connect %s>" % self._uri
+
+
+def connect(url, service=None, timeout=_UNSET):
+    """Connects to a service: url is an nng URL (root object "service", as
+    libroc's roc_serve) or a ROC: URI naming another root object."""
+    return Connected(url, service, timeout)

@@ -182,6 +182,32 @@ class DaemonTests(unittest.TestCase):
             self.assertEqual(errs, [])
             self.assertEqual(sorted(out), sorted("hello %d" % i for i in range(100)))
 
+    def test_service_connection(self):
+        class Svc:
+            @roc.expose
+            def notify(self, x):
+                return roc.current_call().peer_proxy().got(x) + 1
+
+        class ClientSvc:
+            def __init__(self):
+                self.got_calls = []
+
+            @roc.expose
+            def got(self, x):
+                self.got_calls.append(x)
+                return x * 10
+
+        d = roc.Daemon("tcp://127.0.0.1:0").start()
+        try:
+            d.register(Svc(), "service")
+            cs = ClientSvc()
+            with roc.connect(d.url, service=cs) as c:
+                self.assertEqual(c.root.notify(4), 41)
+                self.assertEqual(cs.got_calls, [4])
+                self.assertEqual(c._proxy("roc.daemon").ping(), "pong")
+        finally:
+            d.shutdown()
+
     def test_register_errors(self):
         with self.assertRaises(ValueError):
             self.d.register(Greeter(), "greeter")
