@@ -60,6 +60,9 @@ int roci_nng_err(int rv)
         return ROC_EUNREACHABLE;
     case NNG_ECANCELED:
         return ROC_ECANCELED;
+    case NNG_ECRYPTO:
+    case NNG_EPEERAUTH:
+        return ROC_EUNAUTH; /* TLS: certificate not trusted / wrong name */
     default:
         return ROC_ETRANSPORT;
     }
@@ -1298,6 +1301,31 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
     }
     case ROCI_RESULT:
     case ROCI_ERROR: {
+        if (kind == ROCI_ERROR && nelem == 4 && roci_rd_u64(&r, &id) == 0 &&
+            id == 0) {
+            /* a connection-level error: the peer is closing on us */
+            uint32_t ea;
+            int64_t code = ROC_EPROTO;
+            const char *t = "", *m = "";
+            uint32_t tl = 0, ml = 0;
+            if (roci_rd_array(&r, &ea) || ea != 4 || roci_rd_i64(&r, &code) ||
+                roci_rd_str(&r, &t, &tl) || roci_rd_str(&r, &m, &ml)) {
+                roci_conn_refuse(c, 0, ROC_EPROTO, "malformed error body");
+                return ROC_EPROTO;
+            }
+            char why[160];
+            snprintf(why, sizeof why, "the peer reported %.*s: %.*s",
+                     (int)(tl > 40 ? 40 : tl), t, (int)(ml > 100 ? 100 : ml), m);
+            roci_conn_close(c, roc_error_from_wire(code > 0 && code < 1000
+                                                       ? (int)code
+                                                       : ROC_EPROTO),
+                            why);
+            return 0;
+        }
+        r.p = f; /* re-read the envelope head */
+        roci_rd_array(&r, &nelem);
+        roci_rd_u64(&r, &ver);
+        roci_rd_u64(&r, &kind);
         if (nelem != 4 || roci_rd_u64(&r, &id) || id == 0) {
             roci_conn_refuse(c, 0, ROC_EPROTO, "malformed reply envelope");
             return ROC_EPROTO;
@@ -1422,10 +1450,17 @@ static int client_handshake(roci_conn *c, nng_aio *aio, int timeout_ms,
     if (key.len && roci_random(c->cnonce, ROCI_NONCE_LEN) != 0)
         return roc_error_set(err, ROC_EINTERNAL, "no random numbers");
     if ((rc = build_hello(b, key.len ? c->cnonce : NULL, false, NULL)) != 0 ||
-        (rc = roci_conn_send(c, b->data, b->len, aio)) != 0)
+        (rc = roci_conn_send(c, b->data, b->len, aio)) != 0) {
+        if (c->close_code)
+            rc = c->close_code;
         return roc_error_set(err, rc == ROC_ECLOSED ? ROC_ECONNREFUSED : rc,
-                             "handshake with %s failed: cannot send hello",
-                             url);
+                             "handshake with %s failed: %s%s", url,
+                             c->close_why[0] ? c->close_why : "cannot send",
+                             rc == ROC_EUNAUTH
+                                 ? " (TLS: the certificate is not trusted "
+                                   "or not for this name)"
+                                 : "");
+    }
     uint64_t end =
         roci_now_ms() + (uint64_t)(timeout_ms < 0 ? 10000 : timeout_ms);
     size_t n = 0;
@@ -1435,7 +1470,10 @@ static int client_handshake(roci_conn *c, nng_aio *aio, int timeout_ms,
                              "handshake with %s failed: %s", url,
                              rc == ROC_ETIMEDOUT ? "no hello from the daemon "
                                                    "in time"
-                                                 : roc_strerror(rc));
+                             : rc == ROC_EUNAUTH
+                                 ? "TLS: the certificate is not trusted or "
+                                   "not for this name"
+                                 : roc_strerror(rc));
     roci_rd r;
     roci_rd_init(&r, c->rbuf + 4, n, 8);
     uint32_t ne;

@@ -590,7 +590,13 @@ static void on_call(roci_conn *conn, roci_incoming *in)
         char obj[256], meth[256];
         snprintf(obj, sizeof obj, "%.*s", ol, in->object);
         snprintf(meth, sizeof meth, "%.*s", ml, in->method);
-        roc_peer_info pi = {conn->peer, conn->tls, conn->tls_verified,
+        /* TLS verifies during the first I/O: ask now, not at accept; a
+         * peer counts as verified only when the daemon checks client
+         * certificates */
+        bool verified = false;
+        if (conn->tls && d->opts.tls.ca_file)
+            nng_stream_get_bool(conn->stream, NNG_OPT_TLS_VERIFIED, &verified);
+        roc_peer_info pi = {conn->peer, conn->tls, verified,
                             conn->authenticated};
         if (d->opts.authorize(&pi, obj, meth, d->opts.authorize_arg) != 0) {
             early_error(conn, in, ROC_EUNAUTH, "not authorized to call %s.%s",
@@ -875,8 +881,6 @@ static void acc_cb(void *arg)
             c->idle_timeout_ms = d->opts.idle_timeout_ms;
             c->key = d->key.len ? &d->key : NULL;
             c->tls = roci_url_is_tls(d->url);
-            if (c->tls)
-                nng_stream_get_bool(s, NNG_OPT_TLS_VERIFIED, &c->tls_verified);
             if (attach(d, c)) {
                 atomic_fetch_add(&d->accepted, 1);
                 roci_conn_start(c);
