@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 
@@ -26,6 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FD_WAIT_MS 30
 
 static roc_daemon *fd_d;
+static char fd_dir[64];
 static char fd_url[256];
 static nng_stream_dialer *fd_dialer;
 
@@ -74,14 +76,29 @@ static void fd_destroy(void *self)
     (void)self;
 }
 
+/* At exit: the daemon is closed and its socket and directory removed. */
+static void fd_stop(void)
+{
+    if (fd_dialer)
+        nng_stream_dialer_free(fd_dialer);
+    fd_dialer = NULL;
+    if (fd_d)
+        roc_daemon_close(fd_d);
+    fd_d = NULL;
+    char path[128];
+    snprintf(path, sizeof path, "%s/d.sock", fd_dir);
+    unlink(path);
+    rmdir(fd_dir);
+}
+
 static int fd_start(void)
 {
     if (fd_d)
         return 0;
-    char dir[] = "/tmp/roc-fuzz-XXXXXX";
-    if (!mkdtemp(dir))
+    snprintf(fd_dir, sizeof fd_dir, "/tmp/roc-fuzz-XXXXXX");
+    if (!mkdtemp(fd_dir))
         return -1;
-    snprintf(fd_url, sizeof fd_url, "ipc://%s/d.sock", dir);
+    snprintf(fd_url, sizeof fd_url, "ipc://%s/d.sock", fd_dir);
     roc_daemon_opts o;
     roc_daemon_opts_init(&o);
     o.max_frame = 64 * 1024;
@@ -111,10 +128,10 @@ static int fd_start(void)
         roc_daemon_register(fd_d, "p", &percall, NULL) != 0 ||
         roc_daemon_start(fd_d) != 0 ||
         nng_stream_dialer_alloc(&fd_dialer, fd_url) != 0) {
-        roc_daemon_close(fd_d);
-        fd_d = NULL;
+        fd_stop();
         return -1;
     }
+    atexit(fd_stop);
     return 0;
 }
 
