@@ -24,6 +24,8 @@
 
 #include <roc/roc.h>
 
+#include "jsonargs.h"
+
 static bool opt_json;
 static int opt_timeout; /* 0: the default */
 
@@ -459,240 +461,26 @@ static int cmd_ns(int argc, char **argv)
 
 /* ------------------------------------------------------------ objects */
 
-/* Resolves uri to one object URI "ROC:id@url": *id and *url in a. */
+/* resolve, daemon_call and describe with the command line's --timeout;
+ * the look-ups and the JSON conversion live in jsonargs.c (shared with
+ * roc-gateway). */
 static int resolve(roc_arena *a, const char *uri, const char **id,
                    const char **url, roc_error *err)
 {
-    roc_uri u;
-    int rc = roc_uri_parse(a, uri, &u, err);
-    if (rc)
-        return rc;
-    if (u.kind == ROC_URI_OBJECT) {
-        *id = u.id;
-        *url = u.url;
-        return 0;
-    }
-    roc_ns *ns = NULL;
-    rc = roc_ns_open(&ns, u.url, err);
-    if (rc)
-        return rc;
-    if (opt_timeout)
-        roc_ns_set_timeout(ns, opt_timeout);
-    const char *first = NULL;
-    if (u.kind == ROC_URI_NAME) {
-        const char **uris = NULL;
-        size_t n = 0;
-        rc = roc_ns_lookup_all(ns, u.id, 0, a, &uris, &n, err);
-        if (rc == 0 && n)
-            first = uris[0];
-    } else {
-        roc_ns_entry *es = NULL;
-        size_t n = 0;
-        rc = roc_ns_lookup_meta(ns, u.tags, u.n_tags, false, a, &es, &n, err);
-        if (rc == 0 && n && es[0].n_uris)
-            first = es[0].uris[0];
-    }
-    roc_ns_close(ns);
-    if (rc)
-        return rc;
-    if (!first)
-        return roc_error_set(err, ROC_ENOTFOUND, "nothing registered for %s",
-                             uri);
-    roc_uri o;
-    rc = roc_uri_parse(a, first, &o, err);
-    if (rc == 0 && o.kind != ROC_URI_OBJECT)
-        rc = roc_error_set(err, ROC_EPARSE, "registered '%s' is no ROC: URI",
-                           first);
-    if (rc == 0) {
-        *id = o.id;
-        *url = o.url;
-    }
-    return rc;
+    return jsonargs_resolve(a, uri, opt_timeout, id, url, err);
 }
 
-/* Calls roc.daemon.METHOD(args) at url. */
 static int daemon_call(const char *url, const char *method,
                        const roc_value *args, roc_value **res, roc_arena *a,
                        roc_error *err)
 {
-    char *uri = malloc(strlen(url) + 32);
-    if (!uri)
-        return roc_error_set(err, ROC_ENOMEM, "out of memory");
-    sprintf(uri, "ROC:roc.daemon@%s", url);
-    roc_proxy *p = NULL;
-    int rc = roc_proxy_open(&p, uri, err);
-    free(uri);
-    if (rc)
-        return rc;
-    if (opt_timeout)
-        roc_proxy_set_timeout(p, opt_timeout);
-    rc = roc_proxy_call(p, method, args, res, a, err);
-    roc_proxy_close(p);
-    return rc;
+    return jsonargs_daemon_call(url, method, args, opt_timeout, res, a, err);
 }
 
 static int describe(roc_arena *a, const char *uri, const char **id,
                     roc_value **desc, roc_error *err)
 {
-    const char *url;
-    int rc = resolve(a, uri, id, &url, err);
-    if (rc)
-        return rc;
-    roc_value *args = roc_value_arrayv(a, 1, roc_value_str(a, *id));
-    if (!args)
-        return roc_error_set(err, ROC_ENOMEM, "out of memory");
-    return daemon_call(url, "describe", args, desc, a, err);
-}
-
-/* ---- roc call: JSON arguments converted to the declared types ---- */
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-        s[--n] = 0;
-    return s;
-}
-
-/* Splits s at commas outside <...>, in place; at most max parts. */
-static size_t split_top(char *s, char **parts, size_t max)
-{
-    size_t n = 0;
-    int depth = 0;
-    char *start = s;
-    for (char *p = s;; p++) {
-        if (*p == '<')
-            depth++;
-        else if (*p == '>')
-            depth--;
-        else if ((*p == ',' && depth == 0) || !*p) {
-            bool end = !*p;
-            *p = 0;
-            if (n < max)
-                parts[n++] = trim(start);
-            if (end)
-                break;
-            start = p + 1;
-        }
-    }
-    return n;
-}
-
-/* For "list<T>" with kind "list" gives T (a copy in a), else NULL. */
-static char *inner(roc_arena *a, const char *t, const char *kind)
-{
-    size_t k = strlen(kind);
-    size_t n = strlen(t);
-    if (strncmp(t, kind, k) != 0 || t[k] != '<' || n < k + 2 || t[n - 1] != '>')
-        return NULL;
-    char *s = roc_arena_strndup(a, t + k + 1, n - k - 2);
-    return s ? trim(s) : NULL;
-}
-
-static bool is_int_type(const char *t)
-{
-    return t[0] == 'i' && (strcmp(t, "i8") == 0 || strcmp(t, "i16") == 0 ||
-                           strcmp(t, "i32") == 0 || strcmp(t, "i64") == 0);
-}
-
-static bool is_uint_type(const char *t)
-{
-    return t[0] == 'u' && (strcmp(t, "u8") == 0 || strcmp(t, "u16") == 0 ||
-                           strcmp(t, "u32") == 0 || strcmp(t, "u64") == 0);
-}
-
-/* Converts v in place toward the IDL type t where JSON cannot say it: ints
- * for floats, floats for ints, unsigned, bytes from a string; walks lists,
- * maps and optionals. Anything else is left as it is (the server checks). */
-static void convert(roc_arena *a, roc_value *v, const char *t)
-{
-    char *in;
-    if (!v || !t)
-        return;
-    if ((in = inner(a, t, "optional"))) {
-        if (v->type != ROC_NIL)
-            convert(a, v, in);
-    } else if ((in = inner(a, t, "list"))) {
-        if (v->type == ROC_ARRAY)
-            for (size_t i = 0; i < v->u.array.len; i++)
-                convert(a, &v->u.array.items[i], in);
-    } else if ((in = inner(a, t, "map"))) {
-        char *kv[2];
-        if (split_top(in, kv, 2) == 2 && v->type == ROC_MAP)
-            for (size_t i = 0; i < v->u.map.len; i++) {
-                roc_value *key = &v->u.map.entries[i].key;
-                if ((is_int_type(kv[0]) || is_uint_type(kv[0])) &&
-                    key->type == ROC_STR) {
-                    roc_value *k = NULL;
-                    char *txt =
-                        roc_arena_strndup(a, key->u.str.ptr, key->u.str.len);
-                    if (txt && roc_value_from_json(a, txt, &k, NULL) == 0)
-                        *key = *k;
-                }
-                convert(a, key, kv[0]);
-                convert(a, &v->u.map.entries[i].val, kv[1]);
-            }
-    } else if (strcmp(t, "f64") == 0 || strcmp(t, "f32") == 0) {
-        if (v->type == ROC_INT)
-            *v = (roc_value){.type = ROC_FLOAT, .u.f = (double)v->u.i};
-        else if (v->type == ROC_UINT)
-            *v = (roc_value){.type = ROC_FLOAT, .u.f = (double)v->u.u};
-    } else if (is_int_type(t)) {
-        if (v->type == ROC_FLOAT && v->u.f == (double)(int64_t)v->u.f)
-            *v = (roc_value){.type = ROC_INT, .u.i = (int64_t)v->u.f};
-        else if (v->type == ROC_UINT && v->u.u <= INT64_MAX)
-            *v = (roc_value){.type = ROC_INT, .u.i = (int64_t)v->u.u};
-    } else if (is_uint_type(t)) {
-        if (v->type == ROC_INT && v->u.i >= 0)
-            *v = (roc_value){.type = ROC_UINT, .u.u = (uint64_t)v->u.i};
-        else if (v->type == ROC_FLOAT && v->u.f >= 0 &&
-                 v->u.f < 18446744073709551616.0 &&
-                 v->u.f == (double)(uint64_t)v->u.f)
-            *v = (roc_value){.type = ROC_UINT, .u.u = (uint64_t)v->u.f};
-    } else if (strcmp(t, "bytes") == 0) {
-        if (v->type == ROC_STR) {
-            roc_value *b = roc_value_bin(a, v->u.str.ptr, v->u.str.len);
-            if (b)
-                *v = *b;
-        }
-    }
-}
-
-/* The declared parameter types of method in a describe() result: *types
- * (in a) gets one type string per parameter. false when not described. */
-static bool param_types(roc_arena *a, const roc_value *desc, const char *method,
-                        char ***types, size_t *n)
-{
-    const roc_value *ms = roc_value_map_get(desc, "methods");
-    for (size_t i = 0; i < roc_value_len(ms); i++) {
-        const roc_value *m = roc_value_at(ms, i);
-        const char *name, *params;
-        size_t len, plen;
-        if (roc_value_get_str(roc_value_map_get(m, "name"), &name, &len) ||
-            strlen(method) != len || memcmp(name, method, len) != 0)
-            continue;
-        if (roc_value_get_str(roc_value_map_get(m, "params"), &params, &plen))
-            return false;
-        char *s = roc_arena_strndup(a, params, plen);
-        char **parts = roc_arena_calloc(a, plen / 2 + 2, sizeof *parts);
-        if (!s || !parts)
-            return false;
-        size_t k = *trim(s) ? split_top(s, parts, plen / 2 + 2) : 0;
-        for (size_t j = 0; j < k; j++) {
-            /* "TYPE NAME": the type is all before the last word */
-            char *sp = strrchr(parts[j], ' ');
-            if (sp) {
-                *sp = 0;
-                parts[j] = trim(parts[j]);
-            }
-        }
-        *types = parts;
-        *n = k;
-        return true;
-    }
-    return false;
+    return jsonargs_describe(a, uri, opt_timeout, id, desc, err);
 }
 
 static const char U_CALL[] = "call URI METHOD [ARG...]";
@@ -723,7 +511,7 @@ static int cmd_call(int argc, char **argv)
     const char *id;
     roc_value *desc = NULL;
     bool typed = describe(a, uri, &id, &desc, NULL) == 0 &&
-                 param_types(a, desc, method, &types, &ntypes);
+                 jsonargs_param_types(a, desc, method, &types, &ntypes);
     roc_value *args = roc_value_array(a, (size_t)nargs);
     int rc = args ? 0 : ROC_ENOMEM;
     for (int k = 0; rc == 0 && k < nargs; k++) {
@@ -742,7 +530,7 @@ static int cmd_call(int argc, char **argv)
             roc_arena_free(a);
             return EXIT_USAGE;
         }
-        convert(a, v, t);
+        jsonargs_convert(a, v, t);
         args->u.array.items[k] = *v;
     }
     roc_proxy *p = NULL;
