@@ -408,6 +408,38 @@ static void test_gen_reference_argument_called_back(void **state)
     demo_shop_Shop_close(sp);
 }
 
+/* A local servant passed through the generated API: it travels as a
+ * callback reference (ext type 2) and the shop calls it back over the
+ * connection the client opened; the client has no listener of its own. */
+static void test_gen_local_servant_as_callback(void **state)
+{
+    (void)state;
+    roc_error err = ROC_ERROR_INIT;
+    demo_shop_Shop *sp;
+    assert_ok(demo_shop_Shop_open(&sp, shop_uri, &err), &err);
+    roc_servant ls = demo_shop_Listener_servant(&listener_impl);
+    roc_export *e = NULL;
+    assert_ok(roc_export_new(&e, &ls, &err), &err);
+    roc_proxy *local = NULL;
+    assert_ok(roc_proxy_open_export(&local, e, &err), &err);
+    int before = atomic_load(&changes);
+    assert_ok(demo_shop_Shop_subscribe(sp, demo_shop_Listener_from_proxy(local),
+                                       &err),
+              &err);
+    demo_shop_Item fig = {.name = "fig", .price = 0.5};
+    assert_ok(demo_shop_Shop_store(sp, &fig, 5, &err), &err);
+    int want = before + 5;
+    assert_true(tu_wait_for(changes_reach, &want, 5000));
+    /* calling a local stand-in directly is refused with a clear error */
+    assert_int_equal(demo_shop_Listener_changed(
+                         demo_shop_Listener_from_proxy(local), "x", NULL, &err),
+                     ROC_EINVAL);
+    roc_error_clear(&err);
+    roc_proxy_close(local);
+    demo_shop_Shop_close(sp);
+    roc_export_free(e);
+}
+
 static void test_gen_bad_arguments_rejected(void **state)
 {
     (void)state;
@@ -491,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_gen_typed_exceptions),
         cmocka_unit_test(test_gen_reference_returned_then_used),
         cmocka_unit_test(test_gen_reference_argument_called_back),
+        cmocka_unit_test(test_gen_local_servant_as_callback),
         cmocka_unit_test(test_gen_bad_arguments_rejected),
         cmocka_unit_test(test_gen_describe_has_idl),
     };

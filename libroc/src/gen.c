@@ -300,7 +300,7 @@ static int enc(roc_arena *a, const roc_gen_type *t, const void *src,
             out->type = ROC_NIL;
             return 0;
         }
-        roc_value *r = roc_value_ref(a, roc_proxy_uri(p));
+        roc_value *r = roc_proxy_ref_value(a, p);
         if (!r)
             return ROC_ENOMEM;
         *out = *r;
@@ -539,13 +539,15 @@ static int dec(roc_arena *a, const roc_gen_type *t, const roc_value *v,
         if (v->type != ROC_REF)
             return why_set(why, "expected a reference to %s, got %s", t->name,
                            roc_type_name(v->type));
-        if (v->u.ref.kind != ROC_REF_URI)
-            return why_set(why, "callback reference to %s: not supported by "
-                           "this runtime", t->name);
         roc_proxy *p = NULL;
-        if (roc_proxy_open(&p, v->u.ref.uri, NULL) != 0)
-            return why_set(why, "invalid reference to %s: '%s'", t->name,
-                           v->u.ref.uri ? v->u.ref.uri : "");
+        roc_error perr = ROC_ERROR_INIT;
+        if (roc_proxy_open_ref(&p, v, &perr) != 0) {
+            why_set(why, "invalid reference to %s: '%s': %s", t->name,
+                    v->u.ref.uri ? v->u.ref.uri : "",
+                    perr.message ? perr.message : "");
+            roc_error_clear(&perr);
+            return ROC_EBADARGS;
+        }
         if (scope && scope_add(scope, p) != 0) {
             roc_proxy_close(p);
             return ROC_ENOMEM;

@@ -131,6 +131,7 @@ typedef struct target {
 
 struct roc_proxy {
     pthread_mutex_t mtx;
+    roc_export *local;  /* roc_proxy_open_export: stands for a local object */
     char *uri;          /* as opened (normalised for ROC:) */
     roc_arena *ua;      /* holds u */
     roc_uri u;          /* parsed uri, for re-resolution of names */
@@ -348,6 +349,11 @@ static bool not_reached(int rc)
 static int acquire(roc_proxy *p, int timeout_ms, target **tout,
                    roci_conn **cout, roc_error *err)
 {
+    if (p->local)
+        return roc_error_set(err, ROC_EINVAL,
+                             "%s stands for a local object: pass it in calls, "
+                             "call its servant directly",
+                             p->uri);
     bool reresolved = false;
     int rc = ROC_ENOTFOUND;
     for (;;) {
@@ -822,7 +828,9 @@ int roc_proxy_call_async(roc_proxy *p, const char *method,
         roc_future_free(f);
         return encode_fail(err, rc, method);
     }
-    roci_conn_send(c, b->data, b->len, roci_thread_aio());
+    /* queued, not written here: calls issued back to back while a write is
+     * in flight leave together in one gather write (pipelining) */
+    roci_conn_send(c, b->data, b->len, NULL);
     *out = f;
     return 0;
 }
@@ -1036,6 +1044,66 @@ int roci_proxy_sibling(roc_proxy *p, const char *object, roc_proxy **out,
         rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
     }
     free(url);
+    if (rc == 0)
+        (*out)->timeout_ms = p->timeout_ms;
+    return rc;
+}
+
+/* ------------------------------------------------------------ refs */
+
+int roc_proxy_open_export(roc_proxy **out, roc_export *e, roc_error *err)
+{
+    if (!out || !e)
+        return roc_error_set(err, ROC_EINVAL, "roc_proxy_open_export: no export");
+    roc_proxy *p = calloc(1, sizeof *p);
+    if (!p || roc_arena_new(&p->ua) != 0) {
+        free(p);
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    pthread_mutex_init(&p->mtx, NULL);
+    p->timeout_ms = default_timeout();
+    p->local = e;
+    size_t n = strlen(roc_export_id(e)) + 16;
+    p->uri = malloc(n);
+    if (!p->uri) {
+        roc_proxy_close(p);
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    snprintf(p->uri, n, "ROC:%s@local:", roc_export_id(e));
+    *out = p;
+    return 0;
+}
+
+roc_value *roc_proxy_ref_value(roc_arena *a, const roc_proxy *p)
+{
+    if (!p)
+        return NULL;
+    if (p->local)
+        return roc_value_export(a, p->local);
+    roc_value *v = roc_value_ref(a, p->uri);
+    if (v && p->nt == 1 && p->t[0]->fixed) {
+        /* an object reached over a connection: it can only be named back
+         * on that connection, where it is the peer's own callback id */
+        v->u.ref.kind = ROC_REF_CALLBACK;
+        v->u.ref.uri = roc_arena_strdup(a, p->t[0]->object);
+        v->u.ref.priv_ = (void *)(uintptr_t)p->t[0]->conn->serial;
+    }
+    return v;
+}
+
+int roc_proxy_dup(roc_proxy *p, roc_proxy **out, roc_error *err)
+{
+    if (!p || !out)
+        return roc_error_set(err, ROC_EINVAL, "roc_proxy_dup: no proxy");
+    if (p->local)
+        return roc_proxy_open_export(out, p->local, err);
+    if (p->nt == 1 && p->t[0]->fixed) {
+        int rc = roci_proxy_fixed(p->t[0]->conn, p->t[0]->object, out, err);
+        if (rc == 0)
+            (*out)->timeout_ms = p->timeout_ms;
+        return rc;
+    }
+    int rc = roc_proxy_open(out, p->uri, err);
     if (rc == 0)
         (*out)->timeout_ms = p->timeout_ms;
     return rc;

@@ -58,6 +58,20 @@ ROC_API roc_value *roc_value_export(roc_arena *a, roc_export *e);
 ROC_API int roc_proxy_open_ref(roc_proxy **p, const roc_value *ref,
                                roc_error *err);
 
+/* A proxy standing for the local object e (it must outlive the proxy):
+ * passed as an argument it travels as a callback, like
+ * roc_value_export(e). Generated stubs take interface arguments as
+ * proxies; this is how a local servant is passed to them. It cannot be
+ * called itself (ROC_EINVAL). */
+ROC_API int roc_proxy_open_export(roc_proxy **p, roc_export *e,
+                                  roc_error *err);
+/* The reference value that passes p in a call: the object's URI, a
+ * callback (for a proxy from roc_proxy_open_ref, meaningful only on the
+ * connection it came over) or an export. NULL when out of memory. */
+ROC_API roc_value *roc_proxy_ref_value(roc_arena *a, const roc_proxy *p);
+/* A second proxy for the same object (same connection for callbacks). */
+ROC_API int roc_proxy_dup(roc_proxy *p, roc_proxy **out, roc_error *err);
+
 /* ---- services ---- */
 
 /* The other end of a connection, as a service sees it. Valid from
