@@ -1,6 +1,11 @@
 /* echo-server: serves the object "echo" on one nng URL.
  *
- *   echo-server URL        e.g. echo-server tcp://127.0.0.1:9100
+ *   echo-server [--key-file F] [--tls-cert F] [--tls-ca F] URL
+ *                          e.g. echo-server tcp://127.0.0.1:9100
+ *
+ * --key-file: clients must prove this pre-shared key (default: ROC_KEY_FILE
+ * if set). --tls-cert: certificate+key PEM for tls+tcp:// and wss:// URLs;
+ * --tls-ca: CA file to check client certificates (docs/security.md).
  *
  * Prints the object's URI ("ROC:echo@<url>", with the real port when the URL
  * asked for port 0) as the first line on stdout, then serves until SIGINT or
@@ -118,8 +123,29 @@ static const roc_method echo_methods[] = {
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: %s URL   (e.g. tcp://127.0.0.1:9100)\n",
+    roc_daemon_opts opts;
+    roc_daemon_opts_init(&opts);
+    const char *url = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **slot = strcmp(a, "--key-file") == 0 ? &opts.key_file
+                            : strcmp(a, "--tls-cert") == 0
+                                ? &opts.tls.cert_key_file
+                            : strcmp(a, "--tls-ca") == 0 ? &opts.tls.ca_file
+                                                         : NULL;
+        if (slot && i + 1 < argc) {
+            *slot = argv[++i];
+        } else if (a[0] != '-' && !url) {
+            url = a;
+        } else {
+            url = NULL;
+            break;
+        }
+    }
+    if (!url) {
+        fprintf(stderr,
+                "usage: %s [--key-file F] [--tls-cert F] [--tls-ca F] URL   "
+                "(e.g. tcp://127.0.0.1:9100)\n",
                 argv[0]);
         return 2;
     }
@@ -135,9 +161,9 @@ int main(int argc, char **argv)
 
     roc_error err = ROC_ERROR_INIT;
     roc_daemon *d = NULL;
-    int rv = roc_daemon_open(&d, argv[1], NULL, &err);
+    int rv = roc_daemon_open(&d, url, &opts, &err);
     if (rv != 0) {
-        fprintf(stderr, "echo-server: cannot listen on %s: %s\n", argv[1],
+        fprintf(stderr, "echo-server: cannot listen on %s: %s\n", url,
                 err.message ? err.message : roc_strerror(rv));
         roc_error_clear(&err);
         return 1;

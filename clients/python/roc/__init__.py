@@ -10,6 +10,8 @@ from .connection import current_call, CallContext
 from .proxy import Proxy, CallbackProxy, connect
 from .daemon import Daemon, behavior
 from .naming import NameServer, locate_ns
+from .security import (TLSOptions, PeerInfo, set_client_tls, set_client_key_file,
+                       set_client_key)
 
 __version__ = "0.1.0"
 PROTOCOL_VERSION = 1
@@ -19,4 +21,5 @@ __all__ = ["RocError", "RemoteError", "NoSuchObject", "NoSuchMethod",
            "Timeout", "Internal", "CommunicationError", "ConnectionRefused",
            "ConnectionClosed", "NamingError", "expose", "parse_uri", "URI",
            "current_call", "CallContext", "Proxy", "CallbackProxy", "Daemon",
-           "behavior", "NameServer", "locate_ns", "connect"]
+           "behavior", "NameServer", "locate_ns", "connect", "TLSOptions",
+           "PeerInfo", "set_client_tls", "set_client_key_file", "set_client_key"]

@@ -40,7 +40,7 @@ class WireError(Exception):
 
     @property
     def type(self):
-        return "roc.MessageTooLarge" if self.code == 5 else "roc.ProtocolError"
+        return {5: "roc.MessageTooLarge", 6: "roc.Unauthorized"}.get(self.code, "roc.ProtocolError")
 
 
 class Ref:
@@ -308,6 +308,13 @@ def decode_envelope(body, maxd=MAX_DEPTH, ref_hook=None, before_hello=False):
         if (type(v) is not tuple or len(v) != 2 or not _uint(v[0]) or not _uint(v[1])
                 or v[0] > v[1]):
             raise WireError("malformed hello")
+        # the handshake's options (docs/wire.md, "Handshake"): exact types
+        if "nonce" in opts and (type(opts["nonce"]) is not bytes or len(opts["nonce"]) != 16):
+            raise WireError("malformed hello: nonce must be bin(16)")
+        if "proof" in opts and (type(opts["proof"]) is not bytes or len(opts["proof"]) != 32):
+            raise WireError("malformed hello: proof must be bin(32)")
+        if "auth" in opts and type(opts["auth"]) is not bool:
+            raise WireError("malformed hello: auth must be a bool")
         env.options = opts
     elif kind == CANCEL:
         cid = nxt("cancel id")
@@ -327,7 +334,7 @@ def decode_envelope(body, maxd=MAX_DEPTH, ref_hook=None, before_hello=False):
         env.reason = r
     elif kind == AUTH:
         p = nxt("auth proof")
-        if type(p) is not bytes:
+        if type(p) is not bytes or len(p) != 32:
             raise WireError("malformed auth")
         env.proof = p
     if u.tell() != len(body):

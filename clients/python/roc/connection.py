@@ -7,12 +7,13 @@ import heapq
 import itertools
 import os
 import socket
+import ssl
 import struct
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from . import codec, errors, transport
+from . import codec, errors, security, transport
 from .codec import WireError
 
 __all__ = ["Connection", "current_call", "CallContext", "HELLO_TIMEOUT"]
@@ -145,6 +146,9 @@ class Connection:
         self.on_close = []
         self.reader = None
         self.buf = bytearray()
+        self.tls = False           # TLS connection
+        self.tls_verified = False  # daemon: the peer's certificate verified
+        self.authenticated = False  # the key handshake completed
 
     # ------------------------------------------------------------ set up
 
@@ -154,11 +158,17 @@ class Connection:
         HELLO_TIMEOUT by default); starts the reader thread."""
         t = HELLO_TIMEOUT if timeout is None else min(timeout, HELLO_TIMEOUT * 6)
         deadline = time.monotonic() + t
+        key = security.client_key()  # a bad ROC_KEY_FILE fails here
+        cnonce = security.nonce() if key else None
         sock = transport.connect(url, t)
         c = cls(sock, url, max_frame=max_frame)
         c.peer = url
+        c.tls = security.is_tls(url)
         try:
-            sock.sendall(_HELLO)
+            hello = {"v": [1, 1]}
+            if key:
+                hello["nonce"] = cnonce
+            sock.sendall(codec.frame([1, codec.HELLO, hello]))
             body = c._read_frame(deadline)
             if body is None:
                 raise errors.ConnectionClosed("%s closed the connection during the handshake" % url)
@@ -173,6 +183,8 @@ class Connection:
             lo, hi = env.options["v"]
             if not lo <= 1 <= hi:
                 raise errors.ProtocolError("the server speaks protocol versions %d..%d, not 1" % (lo, hi))
+            if env.options.get("auth") is True:
+                c._prove(key, cnonce, env.options)
         except socket.timeout:
             sock.close()
             raise errors.Timeout("no hello from %s in time" % url) from None
@@ -187,6 +199,70 @@ class Connection:
         c.executor = _client_executor()
         c._start()
         return c
+
+    def _prove(self, key, cnonce, opts):
+        """Client: the daemon asks for the key; check its proof, send ours."""
+        if not key:
+            raise errors.Unauthorized("the daemon at %s requires a key: set one with "
+                                      "ROC_KEY_FILE or roc.set_client_key_file" % self.url)
+        snonce, theirs = opts.get("nonce"), opts.get("proof")
+        if (snonce is None or theirs is None
+                or not security.proof_ok(theirs, security.proof(key, b"roc-server", cnonce, snonce))):
+            raise errors.Unauthorized("the daemon at %s does not prove our key: wrong key "
+                                      "(or not the daemon we meant)" % self.url)
+        self.sock.sendall(codec.frame([1, codec.AUTH,
+                                       security.proof(key, b"roc-client", cnonce, snonce)]))
+        self.authenticated = True
+
+    def _server_handshake(self):
+        """Daemon: TLS (on a tls+tcp listener), the client's hello, our hello
+        and, with a key, the client's proof; all before hello_deadline.
+        False when the peer went away."""
+        d = self.daemon
+        lst = d._listener
+        if lst.tls is not None:
+            left = self.hello_deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout()
+            self.sock, self.tls_verified = lst.secure(self.sock, left)
+            self.tls = True
+        body = self._read_frame(self.hello_deadline)
+        if body is None:
+            return False
+        env = codec.decode_envelope(body, self.max_depth, before_hello=True)
+        lo, hi = env.options["v"]
+        if not lo <= 1 <= hi:
+            raise WireError("no common protocol version (this side speaks 1..1)")
+        key = d._key
+        if not key:
+            self.sock.settimeout(None)
+            with self.lock:
+                self.open = True
+            self._send(_HELLO)
+            return True
+        cnonce = env.options.get("nonce")
+        snonce = security.nonce()
+        hello = {"v": [1, 1], "nonce": snonce, "auth": True}
+        if cnonce is not None:
+            hello["proof"] = security.proof(key, b"roc-server", cnonce, snonce)
+        self._send(codec.frame([1, codec.HELLO, hello]))
+        body = self._read_frame(self.hello_deadline)
+        if body is None:
+            return False
+        env = codec.decode_envelope(body, self.max_depth)
+        if env.kind != codec.AUTH:
+            raise WireError("this daemon requires a key: the client must prove it "
+                            "(ROC_KEY_FILE) before calling",
+                            env.id if env.kind == codec.CALL else 0, 6)
+        if cnonce is None or not security.proof_ok(
+                env.proof, security.proof(key, b"roc-client", cnonce, snonce)):
+            raise WireError("wrong key: the client's proof does not match this daemon's key",
+                            0, 6)
+        self.authenticated = True
+        self.sock.settimeout(None)
+        with self.lock:
+            self.open = True
+        return True
 
     @classmethod
     def accepted(cls, sock, daemon, peer):
@@ -240,18 +316,8 @@ class Connection:
     def _read_loop(self):
         why = "connection closed by the peer"
         try:
-            if self.is_server:
-                body = self._read_frame(self.hello_deadline)
-                if body is None:
-                    return
-                env = codec.decode_envelope(body, self.max_depth, before_hello=True)
-                lo, hi = env.options["v"]
-                if not lo <= 1 <= hi:
-                    raise WireError("no common protocol version (this side speaks 1..1)")
-                self.sock.settimeout(None)
-                with self.lock:
-                    self.open = True
-                self._send(_HELLO)
+            if self.is_server and not self._server_handshake():
+                return
             while True:
                 body = self._read_frame()
                 if body is None:
@@ -474,7 +540,7 @@ class Connection:
         if not already and self.open:
             try:
                 self._send(codec.frame([1, codec.BYE, reason]))
-                self.sock.shutdown(socket.SHUT_WR)
+                _half_close(self.sock)
             except OSError:
                 pass
         if wait and self.reader and self.reader is not threading.current_thread():
@@ -504,7 +570,7 @@ class Connection:
         try:
             self._send(codec.frame([1, codec.ERROR, e.call_id,
                                     [e.code, e.type, e.message, None]]))
-            self.sock.shutdown(socket.SHUT_WR)
+            _half_close(self.sock)
         except OSError:
             return
         if self.daemon is not None:
@@ -523,8 +589,8 @@ class Connection:
                 drained += len(chunk)
         except OSError:
             pass
-        self.close_error = (errors.MessageTooLarge if e.code == 5 else errors.ProtocolError)(
-            "this side refused the peer: " + e.message)
+        self.close_error = {5: errors.MessageTooLarge, 6: errors.Unauthorized}.get(
+            e.code, errors.ProtocolError)("this side refused the peer: " + e.message)
 
     def _closed(self, why):
         with self.lock:
@@ -549,6 +615,14 @@ class Connection:
                 cb(self)
             except Exception:
                 pass
+
+
+def _half_close(sock):
+    """Shuts the sending side. Not on TLS: the ssl module would drop the
+    TLS layer and read the rest as raw bytes (nng's TLS does not half-close
+    either); the peer sees bye and closes."""
+    if not isinstance(sock, ssl.SSLSocket):
+        sock.shutdown(socket.SHUT_WR)
 
 
 def _hashable(v):

@@ -5,7 +5,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from . import codec, errors, transport
+from . import codec, errors, security, transport
 from .connection import Connection
 from .expose import exposed_methods, expose
 from .uri import valid_id
@@ -233,15 +233,28 @@ class Daemon:
     a pool of ``workers`` threads; the limits are those of docs/wire.md
     section 9 (max_frame bytes, max_depth, max_conns, max_inflight calls
     per connection, hello_timeout seconds).
+
+    Security (docs/security.md), as libroc's roc_daemon_opts: ``tls`` (a
+    roc.TLSOptions or dict: cert_key_file, ca_file, require_client_cert) for
+    tls+tcp:// URLs; ``key_file``, the pre-shared key clients must prove
+    (default: ROC_KEY_FILE from the environment if set; an empty or
+    unreadable file raises ValueError); ``authorize(peer, object, method)``,
+    called before every call with a roc.PeerInfo, returns true to allow the
+    call, false to refuse it with roc.Unauthorized.
     """
 
     def __init__(self, url="tcp://127.0.0.1:0", *, max_frame=codec.MAX_FRAME,
                  max_depth=codec.MAX_DEPTH, max_conns=1024, max_inflight=256,
-                 workers=32, hello_timeout=5.0):
+                 workers=32, hello_timeout=5.0, tls=None, key_file=None,
+                 authorize=None):
         self.opts = {"max_frame": max_frame, "max_depth": max_depth,
                      "max_conns": max_conns, "max_inflight": max_inflight,
                      "hello_timeout": hello_timeout}
-        self._listener = transport.listen(url)
+        import os
+        kf = key_file or os.environ.get("ROC_KEY_FILE") or None
+        self._key = security.load_key(kf) if kf else None
+        self._authorize = authorize
+        self._listener = transport.listen(url, tls=security.TLSOptions.of(tls))
         self.url = self._listener.url
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="roc-worker")
         self._lock = threading.Lock()
@@ -377,6 +390,19 @@ class Daemon:
                 self._count("calls")
                 return _runtime_error(env.id, errors.Internal, "the daemon is shutting down")
             return None
+        if self._authorize is not None:
+            peer = security.PeerInfo(conn.peer, conn.tls, conn.tls_verified, conn.authenticated)
+            try:
+                ok = self._authorize(peer, env.object, env.method)
+            except Exception:
+                ok = False
+            if not ok:
+                self._count("errors")
+                if not env.id:
+                    return None
+                self._count("calls")
+                return _runtime_error(env.id, errors.Unauthorized, "not authorized to call %s.%s"
+                                      % (env.object, env.method))
         with self._lock:
             reg = self._objects.get(env.object)
         if reg is None:

@@ -1,13 +1,14 @@
 """Byte streams named by nng URLs: tcp://, tcp4://, tcp6://, ipc://,
-abstract:// (plain sockets) and ws:// (a minimal RFC 6455 client; the
-Python daemon does not listen on ws). tls+tcp:// and wss:// come with the
-security layer and are not supported yet."""
+abstract:// (plain sockets), tls+tcp:// (tls+tcp4, tls+tcp6: TLS over TCP,
+the daemon too) and ws:// / wss:// (a minimal RFC 6455 client; the Python
+daemon does not listen on ws). TLS settings: roc/security.py."""
 import base64
 import hashlib
 import os
 import socket
 import struct
 
+from . import security
 from .errors import CommunicationError, ConnectionRefused
 from .uri import check_url
 
@@ -28,7 +29,8 @@ def _split_hostport(addr, url):
 
 
 def _family(scheme):
-    return {"tcp4": socket.AF_INET, "tcp6": socket.AF_INET6}.get(scheme, socket.AF_UNSPEC)
+    return {"tcp4": socket.AF_INET, "tcp6": socket.AF_INET6, "tls+tcp4": socket.AF_INET,
+            "tls+tcp6": socket.AF_INET6}.get(scheme, socket.AF_UNSPEC)
 
 
 def _unix_addr(scheme, addr):
@@ -41,10 +43,20 @@ def connect(url, timeout=None):
     """Opens a stream to url; raises ConnectionRefused or CommunicationError."""
     scheme = check_url(url)
     addr = url.split("://", 1)[1]
+    tls = None
+    if scheme.startswith("tls+tcp") or scheme == "wss":
+        # before dialing: a bare IP without a server name, or no CA, is a
+        # configuration error (ValueError), not a network one
+        host = _split_hostport(addr.partition("/")[0], url)[0]
+        tls = security.client_context(url, host)
     try:
         if scheme in ("tcp", "tcp4", "tcp6"):
             host, port = _split_hostport(addr, url)
             s = _tcp_connect(host or "127.0.0.1", port, _family(scheme), timeout)
+        elif tls and scheme != "wss":
+            host, port = _split_hostport(addr, url)
+            s = _tcp_connect(host or "127.0.0.1", port, _family(scheme), timeout)
+            s = security.wrap_client(s, url, tls[0], tls[1], timeout)
         elif scheme in ("ipc", "abstract"):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.settimeout(timeout)
@@ -53,12 +65,14 @@ def connect(url, timeout=None):
             except BaseException:
                 s.close()
                 raise
-        elif scheme == "ws":
-            return WebSocket.connect(addr, url, timeout)
+        elif scheme in ("ws", "wss"):
+            return WebSocket.connect(addr, url, timeout, tls)
         else:
             raise CommunicationError("transport %s:// is not supported by the Python client" % scheme)
     except (ConnectionRefusedError, FileNotFoundError) as e:
         raise ConnectionRefused("nothing listens at %s (%s)" % (url, e.strerror or e)) from None
+    except CommunicationError:
+        raise
     except socket.timeout:
         raise CommunicationError("connecting to %s timed out" % url) from None
     except OSError as e:
@@ -85,8 +99,18 @@ def _tcp_connect(host, port, family, timeout):
 class Listener:
     """A listening socket and the URL it is bound to (real port)."""
 
-    def __init__(self, sock, url, path=None):
+    def __init__(self, sock, url, path=None, tls=None):
         self.sock, self.url, self.path = sock, url, path
+        self.tls = tls  # ssl.SSLContext of a tls+tcp listener
+
+    def secure(self, s, timeout):
+        """A TLS listener's handshake on an accepted socket (run on the
+        connection's own thread); returns (socket, peer verified)."""
+        if self.tls is None:
+            return s, False
+        s.settimeout(timeout)
+        t = self.tls.wrap_socket(s, server_side=True)
+        return t, bool(self.tls.verify_mode != 0 and t.getpeercert())
 
     def accept(self):
         s, _ = self.sock.accept()
@@ -118,13 +142,15 @@ class Listener:
                 pass
 
 
-def listen(url, backlog=128):
+def listen(url, backlog=128, tls=None):
     """Binds and listens at url; returns a Listener whose url has the real
-    port when the URL asked for port 0."""
+    port when the URL asked for port 0. tls+tcp:// needs tls (a
+    security.TLSOptions with a certificate+key file)."""
     scheme = check_url(url)
     addr = url.split("://", 1)[1]
+    ctx = security.server_context(tls) if scheme.startswith("tls+tcp") else None
     try:
-        if scheme in ("tcp", "tcp4", "tcp6"):
+        if scheme in ("tcp", "tcp4", "tcp6") or ctx is not None:
             host, port = _split_hostport(addr, url)
             fam = _family(scheme)
             info = socket.getaddrinfo(host, port, fam, socket.SOCK_STREAM, 0,
@@ -135,7 +161,7 @@ def listen(url, backlog=128):
             s.listen(backlog)
             real = s.getsockname()[1]
             shown = addr[:len(addr) - len(str(port))] + str(real)
-            return Listener(s, "%s://%s" % (scheme, shown))
+            return Listener(s, "%s://%s" % (scheme, shown), tls=ctx)
         if scheme in ("ipc", "abstract"):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             path = None
@@ -174,10 +200,12 @@ class WebSocket:
         self.closed = False
 
     @classmethod
-    def connect(cls, addr, url, timeout):
+    def connect(cls, addr, url, timeout, tls=None):
         hostport, slash, path = addr.partition("/")
         host, port = _split_hostport(hostport, url)
         s = _tcp_connect(host or "127.0.0.1", port, socket.AF_UNSPEC, timeout)
+        if tls:
+            s = security.wrap_client(s, url, tls[0], tls[1], timeout)
         key = base64.b64encode(os.urandom(16)).decode()
         req = ("GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"

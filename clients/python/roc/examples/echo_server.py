@@ -83,16 +83,36 @@ class Echo:
         raise Failure(message)
 
 
+USAGE = ("usage: python3 -m roc.examples.echo_server [--key-file F] [--tls-cert F] "
+         "[--tls-ca F] [--tls-require-client-cert] URL   (e.g. tcp://127.0.0.1:9100)")
+
+
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1 or argv[0].startswith("-"):
-        print("usage: python3 -m roc.examples.echo_server URL   (e.g. tcp://127.0.0.1:9100)",
-              file=sys.stderr)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    url, key_file, tls = None, None, {}
+    flags = {"--key-file": "key_file", "--tls-cert": "cert_key_file", "--tls-ca": "ca_file"}
+    while argv:
+        a = argv.pop(0)
+        if a in flags and argv:
+            v = argv.pop(0)
+            if a == "--key-file":
+                key_file = v
+            else:
+                tls[flags[a]] = v
+        elif a == "--tls-require-client-cert":
+            tls["require_client_cert"] = True
+        elif not a.startswith("-") and url is None:
+            url = a
+        else:
+            url = None
+            break
+    if url is None:
+        print(USAGE, file=sys.stderr)
         return 2
     try:
-        daemon = roc.Daemon(argv[0])
+        daemon = roc.Daemon(url, key_file=key_file, tls=roc.TLSOptions(**tls) if tls else None)
     except (roc.RocError, ValueError) as e:
-        print("echo_server: cannot listen on %s: %s" % (argv[0], e), file=sys.stderr)
+        print("echo_server: cannot listen on %s: %s" % (url, e), file=sys.stderr)
         return 1
     uri = daemon.register(Echo(), "echo")
     print(uri, flush=True)
