@@ -859,11 +859,35 @@ static int parse_frames(roci_conn *c)
     return parked ? P_PARKED : P_READ;
 }
 
+/* The loop of a client connection steps aside when synchronous callers
+ * can read for themselves: they then need no hand-off from an I/O thread.
+ * Returns true when it stepped aside (its reference is dropped). */
+static bool loop_yield(roci_conn *c)
+{
+    if (c->is_server || c->state != ROCI_ST_OPEN)
+        return false;
+    pthread_mutex_lock(&c->mtx);
+    bool yield = c->nfut == 0 && c->rmode == ROCI_RM_LOOP &&
+                 (c->waiters || c->sync_completed) && !c->parked;
+    c->sync_completed = false;
+    if (yield) {
+        c->rmode = ROCI_RM_IDLE;
+        c->idle_since = roci_now_ms();
+        if (c->waiters)
+            pthread_cond_signal(&c->waiters->cv);
+    }
+    pthread_mutex_unlock(&c->mtx);
+    if (yield)
+        roci_conn_unref(c);
+    return yield;
+}
+
 static void parse_and_continue(roci_conn *c)
 {
     switch (parse_frames(c)) {
     case P_READ:
-        start_read(c);
+        if (c->state == ROCI_ST_LINGER || !loop_yield(c))
+            start_read(c);
         break;
     case P_PARKED:
         break;
@@ -922,6 +946,184 @@ void roci_conn_set_paused(roci_conn *c, bool paused)
     pthread_mutex_unlock(&c->mtx);
     if (resume)
         parse_and_continue(c);
+}
+
+/* Arms the read loop of a client connection nobody reads. */
+static void arm_loop(roci_conn *c)
+{
+    pthread_mutex_lock(&c->mtx);
+    bool arm = c->rmode == ROCI_RM_IDLE && c->state != ROCI_ST_CLOSED;
+    if (arm)
+        c->rmode = ROCI_RM_LOOP;
+    pthread_mutex_unlock(&c->mtx);
+    if (arm) {
+        roci_conn_ref(c);
+        start_read(c);
+    }
+}
+
+void roci_conn_waiter_done(roci_conn *c, roci_waiter *w)
+{
+    pthread_mutex_lock(&c->mtx);
+    w->done = true;
+    c->sync_completed = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&c->mtx);
+}
+
+void roci_conn_future_add(roci_conn *c)
+{
+    pthread_mutex_lock(&c->mtx);
+    c->nfut++;
+    pthread_mutex_unlock(&c->mtx);
+    arm_loop(c);
+}
+
+void roci_conn_future_done(roci_conn *c)
+{
+    pthread_mutex_lock(&c->mtx);
+    if (c->nfut)
+        c->nfut--;
+    pthread_mutex_unlock(&c->mtx);
+}
+
+/* This thread reads c until w is done, the deadline passes or the
+ * connection closes. The caller set rmode THREAD. Returns the rmode the
+ * thread leaves: IDLE normally, LOOP when reading was paused (the resume
+ * path continues it as a loop). */
+static int thread_read(roci_conn *c, roci_waiter *w, uint64_t deadline)
+{
+    nng_aio *aio = roci_thread_aio();
+    for (;;) {
+        pthread_mutex_lock(&c->mtx);
+        bool done = w->done;
+        pthread_mutex_unlock(&c->mtx);
+        if (done || !aio || c->state == ROCI_ST_CLOSED)
+            return ROCI_RM_IDLE;
+        uint64_t now = roci_now_ms();
+        if (deadline && now >= deadline)
+            return ROCI_RM_IDLE;
+        if (c->rcap - c->rlen < 4096) {
+            size_t need = c->rcap * 2;
+            if (c->rlen >= 4) {
+                const uint8_t *h = c->rbuf;
+                size_t n = ((size_t)h[0] << 24) | ((size_t)h[1] << 16) |
+                           ((size_t)h[2] << 8) | h[3];
+                if (n + 4 > need)
+                    need = n + 4;
+            }
+            uint8_t *nb = realloc(c->rbuf, need);
+            if (!nb) {
+                roci_conn_close(c, ROC_ENOMEM, "out of memory");
+                return ROCI_RM_IDLE;
+            }
+            c->rbuf = nb;
+            c->rcap = need;
+        }
+        nng_iov iov = {c->rbuf + c->rlen, c->rcap - c->rlen};
+        nng_aio_set_iov(aio, 1, &iov);
+        nng_aio_set_timeout(aio, deadline ? (nng_duration)(deadline - now)
+                                          : NNG_DURATION_INFINITE);
+        nng_stream_recv(c->stream, aio);
+        nng_aio_wait(aio);
+        int rv = nng_aio_result(aio);
+        if (rv == NNG_ETIMEDOUT)
+            return ROCI_RM_IDLE;
+        if (rv != 0) {
+            roci_conn_close(c, roci_nng_err(rv), nng_strerror(rv));
+            return ROCI_RM_IDLE;
+        }
+        c->rlen += nng_aio_count(aio);
+        c->last_rx_ms = roci_now_ms();
+        c->ping_out = false;
+        int st = parse_frames(c);
+        if (st == P_CLOSED || c->state == ROCI_ST_LINGER) {
+            if (c->state == ROCI_ST_LINGER)
+                roci_conn_close(c, ROC_EPROTO, c->close_why);
+            return ROCI_RM_IDLE;
+        }
+        if (st == P_PARKED) {
+            roci_conn_ref(c); /* the parked loop's, taken by resume */
+            return ROCI_RM_LOOP;
+        }
+    }
+}
+
+int roci_conn_wait(roci_conn *c, roci_waiter *w, uint64_t deadline)
+{
+    pthread_mutex_lock(&c->mtx);
+    w->wnext = c->waiters;
+    c->waiters = w;
+    while (!w->done) {
+        if (c->rmode == ROCI_RM_IDLE && c->state != ROCI_ST_CLOSED) {
+            c->rmode = ROCI_RM_THREAD;
+            pthread_mutex_unlock(&c->mtx);
+            int next = thread_read(c, w, deadline);
+            pthread_mutex_lock(&c->mtx);
+            c->rmode = next;
+            c->idle_since = roci_now_ms();
+            /* hand the reading on: to another waiter, or to the loop
+             * when futures need it */
+            bool arm = false;
+            if (next == ROCI_RM_IDLE) {
+                roci_waiter *o = c->waiters;
+                while (o && o == w)
+                    o = o->wnext;
+                if (o)
+                    pthread_cond_signal(&o->cv);
+                else if (c->nfut)
+                    arm = true;
+            }
+            if (arm) {
+                pthread_mutex_unlock(&c->mtx);
+                arm_loop(c);
+                pthread_mutex_lock(&c->mtx);
+            }
+            if (!w->done && deadline && roci_now_ms() >= deadline)
+                break;
+            continue;
+        }
+        if (!deadline) {
+            pthread_cond_wait(&w->cv, &c->mtx);
+        } else {
+            struct timespec ts = {(time_t)(deadline / 1000),
+                                  (long)(deadline % 1000) * 1000000L};
+            if (pthread_cond_timedwait(&w->cv, &c->mtx, &ts) != 0 &&
+                !w->done && roci_now_ms() >= deadline)
+                break;
+        }
+    }
+    for (roci_waiter **pp = &c->waiters; *pp; pp = &(*pp)->wnext)
+        if (*pp == w) {
+            *pp = w->wnext;
+            break;
+        }
+    bool done = w->done;
+    pthread_mutex_unlock(&c->mtx);
+    return done ? 0 : ROC_ETIMEDOUT;
+}
+
+void roci_conn_idle_tick(void)
+{
+    roci_conn *todo[256];
+    size_t n = 0;
+    uint64_t now = roci_now_ms();
+    pthread_mutex_lock(&all_mtx);
+    for (roci_conn *c = all_head; c && n < 256; c = c->all_next) {
+        if (c->is_server || c->rmode != ROCI_RM_IDLE ||
+            now - c->idle_since < 10)
+            continue;
+        int r = atomic_load(&c->refs);
+        while (r > 0 && !atomic_compare_exchange_weak(&c->refs, &r, r + 1))
+            ;
+        if (r > 0)
+            todo[n++] = c;
+    }
+    pthread_mutex_unlock(&all_mtx);
+    for (size_t i = 0; i < n; i++) {
+        arm_loop(todo[i]);
+        roci_conn_unref(todo[i]);
+    }
 }
 
 /* ------------------------------------------------------ envelopes */
@@ -1599,6 +1801,7 @@ int roci_conn_dial(const char *url, int timeout_ms,
         roci_conn_unref(c);
         return rc;
     }
+    roci_reaper_add_tick(roci_conn_idle_tick);
     /* leftovers after the hello, then the read loop */
     memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
     c->rlen -= c->roff;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "roci.h"
+#include "roci_discovery.h"
 
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/supplemental/tls/tls.h>
@@ -252,7 +253,10 @@ static int do_register(roc_daemon *d, const char *object_id,
 int roc_daemon_register(roc_daemon *d, const char *object_id,
                         const roc_servant *servant, char **uri_out)
 {
-    return do_register(d, object_id, servant, uri_out, false);
+    int rc = do_register(d, object_id, servant, uri_out, false);
+    if (rc == 0) /* LAN announcement, when d->opts.announce */
+        roci_discovery_object(d, &d->opts, object_id, servant->iface, true);
+    return rc;
 }
 
 int roc_daemon_unregister(roc_daemon *d, const char *object_id)
@@ -269,6 +273,7 @@ int roc_daemon_unregister(roc_daemon *d, const char *object_id)
             d->nobjs--;
             pthread_rwlock_unlock(&d->objs_lock);
             obj_unref(o);
+            roci_discovery_object(d, NULL, object_id, NULL, false);
             return 0;
         }
     }
@@ -1060,6 +1065,7 @@ int roc_daemon_start(roc_daemon *d)
         roci_reaper_add_tick(roci_conn_keepalive_tick);
     if (d->l)
         nng_stream_listener_accept(d->l, d->acc_aio);
+    roci_discovery_start(d, &d->opts); /* announce, when asked to */
     return 0;
 }
 
@@ -1100,6 +1106,7 @@ void roc_daemon_shutdown(roc_daemon *d)
     }
     d->shutting_down = true;
     pthread_mutex_unlock(&d->mtx);
+    roci_discovery_stop(d); /* withdraw LAN announcements first */
     if (d->l) {
         nng_stream_listener_close(d->l);
         nng_aio_stop(d->acc_aio);

@@ -517,10 +517,8 @@ static int decode_error(roci_rd *r, roc_error *err)
 /* ------------------------------------------------------------ sync calls */
 
 typedef struct sync_wait {
-    roci_pending p; /* first: the pending is the wait */
-    pthread_cond_t cv;
+    roci_waiter w; /* first: the pending is the wait */
     roci_conn *c;
-    bool done;
     int rc;
     roc_arena *arena;
     roc_value **result;
@@ -553,11 +551,8 @@ static void sync_complete(roci_pending *pp, int rc, roci_rd *r,
     } else {
         out = roc_error_set(w->err, rc, "%s", why ? why : roc_strerror(rc));
     }
-    pthread_mutex_lock(&w->c->mtx);
     w->rc = out;
-    w->done = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->c->mtx);
+    roci_conn_waiter_done(w->c, &w->w);
 }
 
 static int resolve_timeout(const roc_proxy *p, const roc_call_opts *o)
@@ -592,14 +587,14 @@ static int call_once(roc_proxy *p, const char *method, const roc_value *args,
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w.cv, &ca);
+    pthread_cond_init(&w.w.cv, &ca);
     pthread_condattr_destroy(&ca);
-    w.p.complete = sync_complete;
+    w.w.p.complete = sync_complete;
     w.c = c;
     w.arena = arena;
     w.result = result;
     w.err = err;
-    uint64_t id = roci_conn_add_pending(c, &w.p);
+    uint64_t id = roci_conn_add_pending(c, &w.w.p);
     if (!id) {
         rc = roc_error_set(err, ROC_ECLOSED, "connection to %s closed",
                            t->url);
@@ -616,7 +611,7 @@ static int call_once(roc_proxy *p, const char *method, const roc_value *args,
                                 args, left, opts ? opts->trace : NULL)
                   : ROC_ENOMEM;
     if (rc) {
-        if (roci_conn_remove_pending(c, &w.p)) {
+        if (roci_conn_remove_pending(c, &w.w.p)) {
             rc = encode_fail(err, rc, method);
             goto out;
         }
@@ -624,34 +619,21 @@ static int call_once(roc_proxy *p, const char *method, const roc_value *args,
     } else {
         roci_conn_send_buf(c, b, seg, roci_thread_aio());
     }
-    /* wait */
-    pthread_mutex_lock(&c->mtx);
-    while (!w.done) {
-        if (timeout < 0) {
-            pthread_cond_wait(&w.cv, &c->mtx);
-            continue;
+    /* wait: reading the reply on this thread when nobody else reads */
+    uint64_t dl = timeout < 0 ? 0 : start + (uint64_t)timeout;
+    if (roci_conn_wait(c, &w.w, dl) != 0) {
+        if (roci_conn_remove_pending(c, &w.w.p)) {
+            send_cancel(c, id);
+            rc = roc_error_set(err, ROC_ETIMEDOUT,
+                               "%s.%s timed out after %d ms", t->object,
+                               method, timeout);
+            goto out;
         }
-        uint64_t dl = start + (uint64_t)timeout;
-        struct timespec ts = {(time_t)(dl / 1000), (long)(dl % 1000) * 1000000L};
-        if (pthread_cond_timedwait(&w.cv, &c->mtx, &ts) != 0 && !w.done &&
-            roci_now_ms() >= dl) {
-            pthread_mutex_unlock(&c->mtx);
-            if (roci_conn_remove_pending(c, &w.p)) {
-                send_cancel(c, id);
-                rc = roc_error_set(err, ROC_ETIMEDOUT,
-                                   "%s.%s timed out after %d ms", t->object,
-                                   method, timeout);
-                goto out;
-            }
-            pthread_mutex_lock(&c->mtx); /* completing right now */
-            while (!w.done)
-                pthread_cond_wait(&w.cv, &c->mtx);
-        }
+        roci_conn_wait(c, &w.w, 0); /* completing right now */
     }
-    pthread_mutex_unlock(&c->mtx);
     rc = w.rc;
 out:
-    pthread_cond_destroy(&w.cv);
+    pthread_cond_destroy(&w.w.cv);
     roci_conn_unref(c);
     return rc;
 }
@@ -759,6 +741,7 @@ static void fut_complete(roci_pending *pp, int rc, roci_rd *r,
 {
     roc_future *f = (roc_future *)pp;
     int out = 0;
+    roci_conn_future_done(f->c);
     if (rc == 0) {
         size_t n = (size_t)(r->end - r->p);
         f->reply = malloc(n ? n : 1);
@@ -830,6 +813,7 @@ int roc_proxy_call_async(roc_proxy *p, const char *method,
     }
     /* queued, not written here: calls issued back to back while a write is
      * in flight leave together in one gather write (pipelining) */
+    roci_conn_future_add(c); /* the read loop runs for it */
     roci_conn_send(c, b->data, b->len, NULL);
     *out = f;
     return 0;
@@ -917,6 +901,7 @@ void roc_future_cancel(roc_future *f)
     if (!f)
         return;
     if (roci_conn_remove_pending(f->c, &f->p)) {
+        roci_conn_future_done(f->c);
         send_cancel(f->c, f->p.id);
         roc_error_set(&f->err, ROC_ECANCELED, "%s was cancelled", f->desc);
         fut_finish(f, ROC_ECANCELED);

@@ -103,6 +103,19 @@ enum roci_state {
     ROCI_ST_CLOSED,
 };
 
+/* A synchronous caller waiting on a connection (roci_conn_wait). */
+typedef struct roci_waiter {
+    roci_pending p; /* first */
+    pthread_cond_t cv;
+    bool done;
+    struct roci_waiter *wnext; /* the connection's waiters */
+} roci_waiter;
+
+/* Who reads a client connection: its callback read loop, nobody (the next
+ * synchronous caller may read itself, without a thread hand-off), or a
+ * synchronous caller on its own thread. Server connections always loop. */
+enum { ROCI_RM_LOOP = 0, ROCI_RM_IDLE, ROCI_RM_THREAD };
+
 #define ROCI_BUCKETS 64
 
 struct roci_conn {
@@ -159,6 +172,11 @@ struct roci_conn {
     bool corked;   /* the read thread is parsing a batch: hold replies */
     /* calls this side made, under mtx */
     roci_pending *buckets[ROCI_BUCKETS];
+    int rmode;            /* ROCI_RM_*, under mtx */
+    unsigned nfut;        /* futures pending (need the loop) */
+    roci_waiter *waiters; /* synchronous callers waiting */
+    bool sync_completed;  /* the loop just completed a synchronous call */
+    uint64_t idle_since;
     size_t npending;
     uint64_t next_id;
     int close_code;
@@ -234,6 +252,19 @@ void roci_conn_set_paused(roci_conn *c, bool paused);
 
 /* Pending calls (this side's outgoing calls). */
 uint64_t roci_conn_add_pending(roci_conn *c, roci_pending *p);
+/* Waits until w completes or deadline_ms (absolute; 0: none) passes:
+ * reads the connection on this thread when nobody else does. 0 when done,
+ * ROC_ETIMEDOUT otherwise (w is then still pending). */
+int roci_conn_wait(roci_conn *c, roci_waiter *w, uint64_t deadline_ms);
+/* Marks w done and wakes its thread (from its complete function). */
+void roci_conn_waiter_done(roci_conn *c, roci_waiter *w);
+/* Futures: one more / one fewer pending; the read loop runs while any
+ * are. */
+void roci_conn_future_add(roci_conn *c);
+void roci_conn_future_done(roci_conn *c);
+/* Client connections: re-arms the read loop of connections idle for a
+ * while, so that pings, callbacks and closes are seen (reaper tick). */
+void roci_conn_idle_tick(void);
 /* Removes p if still pending; true when removed (it will not complete). */
 bool roci_conn_remove_pending(roci_conn *c, roci_pending *p);
 /* Removes and returns every pending whose deadline is before now. */

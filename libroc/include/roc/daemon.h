@@ -93,6 +93,14 @@ typedef struct roc_daemon_opts {
                                 set, else no key) */
     roc_authorize_fn authorize; /* optional per-call authorization */
     void *authorize_arg;
+    /* LAN discovery (roc/discovery.h): announce every registered object
+     * over DNS-SD while the daemon serves, withdrawn at shutdown (false).
+     * Without avahi the daemon serves unannounced: see
+     * roc_daemon_announced. */
+    bool announce;
+    const char *announce_name; /* instance names are "<id> on <name>"
+                                  (NULL: the host's mDNS name); copied */
+    const char *announce_type; /* DNS-SD type (NULL: "_roc._tcp"); copied */
 } roc_daemon_opts;
 
 /* Fills opts with the defaults above. */

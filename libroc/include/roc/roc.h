@@ -22,5 +22,6 @@
 #include "proxy.h"
 #include "naming.h"
 #include "service.h"
+#include "discovery.h"
 
 #endif
