@@ -1,6 +1,7 @@
 /* roc: the ROC command-line client.
  *
- *   roc [--ns URL] [--timeout MS] [--json] COMMAND ...
+ *   roc [--ns URL] [--timeout MS] [--json] [--key-file F] [--tls-ca F]
+ *       [--tls-cert F] [--tls-server-name NAME] COMMAND ...
  *
  * Commands (each takes --help):
  *   ns list [PREFIX] [--regex RE] [--meta TAG]... [--any]
@@ -15,6 +16,11 @@
  * URIs may be ROC:, ROCNAME: or ROCMETA: URIs. The name server is --ns,
  * else ROC_NS, else tcp://127.0.0.1:9090. Exit status: 0 on success, 1 when
  * the operation failed (message on stderr), 2 for a usage error.
+ *
+ * Security (docs/security.md): --key-file proves a daemon's pre-shared key
+ * (default ROC_KEY_FILE); --tls-ca, --tls-cert and --tls-server-name set
+ * ROC_TLS_CA, ROC_TLS_CERT and ROC_TLS_SERVER_NAME for tls+tcp:// and
+ * wss:// URLs (each flag overrides its variable only).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -691,14 +697,22 @@ static const command commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: roc [--ns URL] [--timeout MS] [--json] COMMAND ...\n"
-               "\n");
+    fprintf(f,
+            "usage: roc [--ns URL] [--timeout MS] [--json] [--key-file F]\n"
+            "           [--tls-ca F] [--tls-cert F] [--tls-server-name NAME] "
+            "COMMAND ...\n"
+            "\n");
     for (size_t i = 0; i < N_CMDS; i++)
         fprintf(f, "  roc %-28s %s\n", commands[i].usage, commands[i].help);
     fprintf(f,
             "\nURIs: ROC:id@url, ROCNAME:name[@ns-url], "
             "ROCMETA:tag,...[@ns-url].\n"
             "The name server is --ns URL, else $ROC_NS, else %s.\n"
+            "--key-file F: the daemons' pre-shared key (else $ROC_KEY_FILE).\n"
+            "--tls-ca F, --tls-cert F, --tls-server-name NAME: TLS for "
+            "tls+tcp:// and wss://\n"
+            "  (CA file, own certificate+key PEM, name to check; else "
+            "$ROC_TLS_CA, $ROC_TLS_CERT,\n  $ROC_TLS_SERVER_NAME).\n"
             "Every command takes --help. Exit status 0 on success, 1 on "
             "failure, 2 on bad usage.\n",
             ROC_NS_DEFAULT_URL);
@@ -716,6 +730,19 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--ns") == 0 && i + 1 < argc) {
             /* the name server for roc_ns_open(NULL) and for ROCNAME: */
             setenv("ROC_NS", argv[++i], 1);
+        } else if (strcmp(argv[i], "--key-file") == 0 && i + 1 < argc) {
+            roc_error err = ROC_ERROR_INIT;
+            if (roc_client_set_key_file(argv[++i], &err) != 0) {
+                fprintf(stderr, "roc: %s\n", err.message);
+                roc_error_clear(&err);
+                return EXIT_FAIL;
+            }
+        } else if (strcmp(argv[i], "--tls-ca") == 0 && i + 1 < argc) {
+            setenv("ROC_TLS_CA", argv[++i], 1);
+        } else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc) {
+            setenv("ROC_TLS_CERT", argv[++i], 1);
+        } else if (strcmp(argv[i], "--tls-server-name") == 0 && i + 1 < argc) {
+            setenv("ROC_TLS_SERVER_NAME", argv[++i], 1);
         } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
             char *end;
             errno = 0;
