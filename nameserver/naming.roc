@@ -54,5 +54,19 @@ module roc.naming {
         void set_meta(string name, list<string> meta) raises (NotFound);
         /** Number of registrations. */
         idempotent u64 count();
+        /** Like register_name, under a lease. With lease 0 a new lease of
+         *  ttl seconds (1 to 3600) is granted; otherwise the registration
+         *  joins that lease (ttl is ignored). The registration goes when its
+         *  lease expires (no keepalive within its TTL) or is revoked, so a
+         *  daemon that dies drops out. Returns the lease, the token for
+         *  keepalive (any roc-ns over the same store can relay it). */
+        u64 register_lease(string name, string uri, list<string> meta,
+                           u32 flags, u32 ttl, u64 lease)
+            raises (Exists, NotFound);
+        /** Renews a lease for its TTL; returns the TTL in seconds. NotFound
+         *  when the lease has expired (register again). */
+        idempotent u32 keepalive(u64 lease) raises (NotFound);
+        /** Ends a lease now, removing its registrations. */
+        idempotent void revoke(u64 lease);
     }
 }

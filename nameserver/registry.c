@@ -1,13 +1,33 @@
 /* The registry of roc-ns (registry.h). */
 #include "registry.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_URI 2048
 #define MAX_PATTERN 1024
+/* A shared store refuses a conditional write when another roc-ns changed
+ * the entry first; the registry then recomputes from the stored entry. */
+#define MAX_CONFLICTS 16
+
+/* A name deleted at rev: a watch event older than that for the same name
+ * must not bring it back (our own deletion is visible before the watch
+ * reports it). Dropped once the watch has passed rev. */
+typedef struct tomb {
+    char *name;
+    uint64_t rev;
+} tomb;
+
+/* A lease the registry keeps itself (stores without leases of their own). */
+typedef struct lease {
+    uint64_t id;
+    unsigned ttl;
+    uint64_t expires_ms;
+} lease;
 
 struct ns_registry {
     pthread_rwlock_t rw;  /* readers vs the moment a change is made visible */
@@ -15,6 +35,19 @@ struct ns_registry {
     ns_store *store;
     ns_entry **v; /* sorted by name */
     size_t n, cap;
+    /* shared stores, under wmtx */
+    bool shared;
+    uint64_t seen_rev;
+    tomb *tombs;
+    size_t n_tombs;
+    /* local leases, under lmtx */
+    pthread_mutex_t lmtx;
+    pthread_cond_t lcv;
+    lease *leases;
+    size_t n_leases;
+    uint64_t next_lease;
+    bool lease_thread, stopping;
+    pthread_t lthread;
 };
 
 /* ------------------------------------------------------------ entries */
@@ -26,7 +59,7 @@ static void strv_free(char **v, size_t n)
     free(v);
 }
 
-static void entry_free(ns_entry *e)
+void ns_entry_free(ns_entry *e)
 {
     if (!e)
         return;
@@ -34,6 +67,18 @@ static void entry_free(ns_entry *e)
     strv_free(e->uris, e->n_uris);
     strv_free(e->meta, e->n_meta);
     free(e);
+}
+
+static void entry_free(ns_entry *e)
+{
+    ns_entry_free(e);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static bool strv_has(char *const *v, size_t n, const char *s)
@@ -77,6 +122,17 @@ static ns_entry *entry_new(const char *name, char *const *uris, size_t n_uris,
 fail:
     entry_free(e);
     return NULL;
+}
+
+static ns_entry *entry_copy(const ns_entry *e)
+{
+    ns_entry *ne = entry_new(e->name, e->uris, e->n_uris,
+                             (const char *const *)e->meta, e->n_meta);
+    if (ne) {
+        ne->rev = e->rev;
+        ne->lease = e->lease;
+    }
+    return ne;
 }
 
 /* Index of name, or -(insertion point) - 1. */
@@ -254,6 +310,93 @@ static bool matches(const matcher *m, const char *name)
     }
 }
 
+/* ------------------------------------------------------------ view upkeep */
+
+/* Takes the entry at idx out of the view. Caller holds wmtx. */
+static void unpublish(ns_registry *r, size_t idx)
+{
+    pthread_rwlock_wrlock(&r->rw);
+    ns_entry *old = r->v[idx];
+    memmove(r->v + idx, r->v + idx + 1, (r->n - idx - 1) * sizeof *r->v);
+    r->n--;
+    pthread_rwlock_unlock(&r->rw);
+    entry_free(old);
+}
+
+static void tomb_add(ns_registry *r, const char *name, uint64_t rev)
+{
+    for (size_t i = 0; i < r->n_tombs; i++)
+        if (strcmp(r->tombs[i].name, name) == 0) {
+            if (rev > r->tombs[i].rev)
+                r->tombs[i].rev = rev;
+            return;
+        }
+    tomb *nt = realloc(r->tombs, (r->n_tombs + 1) * sizeof *nt);
+    if (!nt)
+        return;
+    r->tombs = nt;
+    if ((nt[r->n_tombs].name = strdup(name)) != NULL)
+        nt[r->n_tombs++].rev = rev;
+}
+
+static uint64_t tomb_rev(const ns_registry *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_tombs; i++)
+        if (strcmp(r->tombs[i].name, name) == 0)
+            return r->tombs[i].rev;
+    return 0;
+}
+
+static void tombs_purge(ns_registry *r, uint64_t upto)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < r->n_tombs; i++) {
+        if (r->tombs[i].rev <= upto)
+            free(r->tombs[i].name);
+        else
+            r->tombs[w++] = r->tombs[i];
+    }
+    r->n_tombs = w;
+}
+
+/* The stored entry e (revision e->rev) reached us: show it unless the view
+ * knows something newer. Caller holds wmtx. */
+static void apply_put(ns_registry *r, const ns_entry *e)
+{
+    if (!e->name || e->n_uris == 0 || tomb_rev(r, e->name) >= e->rev)
+        return;
+    long idx = find(r, e->name);
+    if (idx >= 0 && r->v[idx]->rev >= e->rev)
+        return;
+    ns_entry *ne = entry_copy(e);
+    if (!ne || !reserve(r)) {
+        entry_free(ne);
+        return;
+    }
+    entry_free(publish(r, idx, ne));
+}
+
+static void apply_del(ns_registry *r, const char *name, uint64_t rev)
+{
+    long idx = find(r, name);
+    if (idx >= 0 && r->v[idx]->rev <= rev)
+        unpublish(r, (size_t)idx);
+}
+
+/* After a refused conditional write: cur is what the store holds for name
+ * (NULL: nothing). Caller holds wmtx. */
+static void apply_current(ns_registry *r, const char *name, ns_entry *cur)
+{
+    if (cur) {
+        apply_put(r, cur);
+    } else {
+        long idx = find(r, name);
+        if (idx >= 0)
+            unpublish(r, (size_t)idx);
+    }
+    entry_free(cur);
+}
+
 /* ------------------------------------------------------------ open/close */
 
 static int load_one(void *arg, const ns_entry *e)
@@ -264,12 +407,62 @@ static int load_one(void *arg, const ns_entry *e)
     long idx = find(r, e->name);
     if (idx >= 0 || !reserve(r))
         return idx >= 0 ? 0 : ROC_ENOMEM;
-    ns_entry *ne = entry_new(e->name, e->uris, e->n_uris,
-                             (const char *const *)e->meta, e->n_meta);
+    ns_entry *ne = entry_copy(e);
     if (!ne)
         return ROC_ENOMEM;
     publish(r, idx, ne);
     return 0;
+}
+
+/* Reloads the whole view from the store (its change stream broke beyond
+ * what it can resume). Caller holds wmtx. */
+static void resync(ns_registry *r)
+{
+    ns_registry tmp;
+    memset(&tmp, 0, sizeof tmp);
+    pthread_rwlock_init(&tmp.rw, NULL);
+    if (r->store->ops->load(r->store, load_one, &tmp, NULL) == 0) {
+        pthread_rwlock_wrlock(&r->rw);
+        ns_entry **ov = r->v;
+        size_t on = r->n;
+        r->v = tmp.v;
+        r->n = tmp.n;
+        r->cap = tmp.cap;
+        pthread_rwlock_unlock(&r->rw);
+        tmp.v = ov;
+        tmp.n = on;
+        tombs_purge(r, UINT64_MAX);
+    }
+    for (size_t i = 0; i < tmp.n; i++)
+        entry_free(tmp.v[i]);
+    free(tmp.v);
+    pthread_rwlock_destroy(&tmp.rw);
+}
+
+/* The shared store's change stream (a thread of the store's). */
+static void on_event(void *arg, ns_event_kind kind, const ns_entry *e,
+                     uint64_t rev)
+{
+    ns_registry *r = arg;
+    pthread_mutex_lock(&r->wmtx);
+    switch (kind) {
+    case NS_EV_PUT:
+        apply_put(r, e);
+        break;
+    case NS_EV_DEL:
+        apply_del(r, e->name, e->rev);
+        break;
+    case NS_EV_PROGRESS:
+        break;
+    case NS_EV_RESYNC:
+        resync(r);
+        break;
+    }
+    if (rev > r->seen_rev) {
+        r->seen_rev = rev;
+        tombs_purge(r, rev);
+    }
+    pthread_mutex_unlock(&r->wmtx);
 }
 
 int ns_registry_open(ns_registry **out, ns_store *store, roc_error *err)
@@ -281,8 +474,21 @@ int ns_registry_open(ns_registry **out, ns_store *store, roc_error *err)
     }
     pthread_rwlock_init(&r->rw, NULL);
     pthread_mutex_init(&r->wmtx, NULL);
+    pthread_mutex_init(&r->lmtx, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->lcv, &ca);
+    pthread_condattr_destroy(&ca);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* local lease ids: unlikely to match one from before a restart */
+    r->next_lease = ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec;
     r->store = store;
+    r->shared = store->ops->shared;
     int rc = store->ops->load(store, load_one, r, err);
+    if (rc == 0 && store->ops->watch)
+        rc = store->ops->watch(store, on_event, r, err);
     if (rc) {
         if (rc == ROC_ENOMEM)
             roc_error_set(err, rc, "out of memory");
@@ -297,13 +503,26 @@ void ns_registry_close(ns_registry *r)
 {
     if (!r)
         return;
+    pthread_mutex_lock(&r->lmtx);
+    r->stopping = true;
+    pthread_cond_broadcast(&r->lcv);
+    bool joined = r->lease_thread;
+    pthread_mutex_unlock(&r->lmtx);
+    if (joined)
+        pthread_join(r->lthread, NULL);
+    /* the store first: its watch thread may still be applying changes */
+    if (r->store)
+        r->store->ops->close(r->store);
     for (size_t i = 0; i < r->n; i++)
         entry_free(r->v[i]);
     free(r->v);
-    if (r->store)
-        r->store->ops->close(r->store);
+    tombs_purge(r, UINT64_MAX);
+    free(r->tombs);
+    free(r->leases);
     pthread_rwlock_destroy(&r->rw);
     pthread_mutex_destroy(&r->wmtx);
+    pthread_mutex_destroy(&r->lmtx);
+    pthread_cond_destroy(&r->lcv);
     free(r);
 }
 
@@ -322,9 +541,59 @@ size_t ns_registry_count(ns_registry *r)
 
 /* ------------------------------------------------------------ writes */
 
+/* Writes ne (computed from the view's entry at idx, or none) through the
+ * store and shows it. On a shared store's conflict the view is brought up
+ * to date and ROC_ESTATE returned: the caller recomputes. Takes ne. Caller
+ * holds wmtx. */
+static int commit_put(ns_registry *r, long idx, ns_entry *ne, bool any,
+                      roc_error *err)
+{
+    uint64_t expect = any ? NS_ANY_REV : idx >= 0 ? r->v[idx]->rev : 0;
+    ns_entry *cur = NULL;
+    int rc = reserve(r) ? 0 : roc_error_set(err, ROC_ENOMEM, "out of memory");
+    if (!rc)
+        rc = r->store->ops->put(r->store, ne, expect, r->shared ? &cur : NULL,
+                                err);
+    if (rc == ROC_ESTATE && r->shared) {
+        char *name = strdup(ne->name);
+        if (name)
+            apply_current(r, name, cur);
+        else
+            entry_free(cur);
+        free(name);
+        entry_free(ne);
+        return rc;
+    }
+    if (rc) {
+        entry_free(ne);
+        return rc;
+    }
+    entry_free(publish(r, idx, ne));
+    return 0;
+}
+
+static bool lease_known(ns_registry *r, uint64_t id)
+{
+    pthread_mutex_lock(&r->lmtx);
+    bool ok = false;
+    for (size_t i = 0; i < r->n_leases && !ok; i++)
+        ok = r->leases[i].id == id;
+    pthread_mutex_unlock(&r->lmtx);
+    return ok;
+}
+
 int ns_registry_register(ns_registry *r, const char *name, const char *uri,
                          const char *const *meta, size_t n_meta, unsigned flags,
                          roc_error *err)
+{
+    return ns_registry_register_lease(r, name, uri, meta, n_meta, flags, 0,
+                                      NULL, err);
+}
+
+int ns_registry_register_lease(ns_registry *r, const char *name,
+                               const char *uri, const char *const *meta,
+                               size_t n_meta, unsigned flags, unsigned ttl_s,
+                               uint64_t *lease_io, roc_error *err)
 {
     int rc = check_name(name, "name", err);
     if (!rc)
@@ -336,46 +605,70 @@ int ns_registry_register(ns_registry *r, const char *name, const char *uri,
     if (!rc && (flags & ROC_NS_REPLACE) && (flags & ROC_NS_ADD_REPLICA))
         rc = roc_error_set(err, ROC_EBADARGS,
                            "REPLACE and ADD_REPLICA exclude each other");
+    uint64_t lease = lease_io ? *lease_io : 0;
+    if (!rc && lease_io && !lease && (ttl_s < 1 || ttl_s > NS_MAX_TTL))
+        rc = roc_error_set(err, ROC_EBADARGS, "TTL %u s (1 to %d)", ttl_s,
+                           NS_MAX_TTL);
     if (rc)
         return rc;
-    pthread_mutex_lock(&r->wmtx);
-    long idx = find(r, name);
-    ns_entry *old = idx >= 0 ? r->v[idx] : NULL;
-    ns_entry *ne = NULL;
-    char *one[1] = {(char *)uri};
-    if (old && !(flags & (ROC_NS_REPLACE | ROC_NS_ADD_REPLICA))) {
-        rc = roc_error_set(err, ROC_EEXIST, "'%s' is registered already", name);
-    } else if (old && (flags & ROC_NS_ADD_REPLICA)) {
-        if (!strv_has(old->uris, old->n_uris, uri) &&
-            old->n_uris >= ROC_NS_MAX_URIS)
-            rc = roc_error_set(err, ROC_EBADARGS,
-                               "'%s' holds %d URIs already (the most)", name,
-                               ROC_NS_MAX_URIS);
-        else if (!(ne = entry_new(name, old->uris, old->n_uris,
-                                  (const char *const *)old->meta,
-                                  old->n_meta)) ||
-                 !strv_add(&ne->uris, &ne->n_uris, uri))
-            rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
-        for (size_t i = 0; !rc && i < n_meta; i++)
-            if (!strv_add(&ne->meta, &ne->n_meta, meta[i]))
-                rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
-        if (!rc && ne->n_meta > ROC_NS_MAX_TAGS)
-            rc = roc_error_set(err, ROC_EBADARGS,
-                               "'%s' would carry %zu tags (at most %d)", name,
-                               ne->n_meta, ROC_NS_MAX_TAGS);
-    } else if (!(ne = entry_new(name, one, 1, meta, n_meta))) {
-        rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+    bool granted = false;
+    if (lease_io && !lease) {
+        if ((rc = ns_registry_lease_grant(r, ttl_s, &lease, err)) != 0)
+            return rc;
+        granted = true;
+    } else if (lease && !r->store->ops->lease_grant && !lease_known(r, lease)) {
+        return roc_error_set(err, ROC_ENOTFOUND,
+                             "lease %llu has expired or never was",
+                             (unsigned long long)lease);
     }
-    if (!rc && !reserve(r))
-        rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
-    if (!rc)
-        rc = r->store->ops->put(r->store, ne, err);
-    if (rc) {
-        entry_free(ne);
-    } else {
-        entry_free(publish(r, idx, ne));
+    pthread_mutex_lock(&r->wmtx);
+    for (int tries = 0;; tries++) {
+        long idx = find(r, name);
+        ns_entry *old = idx >= 0 ? r->v[idx] : NULL;
+        ns_entry *ne = NULL;
+        char *one[1] = {(char *)uri};
+        if (old && !(flags & (ROC_NS_REPLACE | ROC_NS_ADD_REPLICA))) {
+            rc = roc_error_set(err, ROC_EEXIST, "'%s' is registered already",
+                               name);
+        } else if (old && (flags & ROC_NS_ADD_REPLICA)) {
+            if (!strv_has(old->uris, old->n_uris, uri) &&
+                old->n_uris >= ROC_NS_MAX_URIS)
+                rc = roc_error_set(err, ROC_EBADARGS,
+                                   "'%s' holds %d URIs already (the most)",
+                                   name, ROC_NS_MAX_URIS);
+            else if (!(ne = entry_new(name, old->uris, old->n_uris,
+                                      (const char *const *)old->meta,
+                                      old->n_meta)) ||
+                     !strv_add(&ne->uris, &ne->n_uris, uri))
+                rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+            for (size_t i = 0; !rc && i < n_meta; i++)
+                if (!strv_add(&ne->meta, &ne->n_meta, meta[i]))
+                    rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+            if (!rc && ne->n_meta > ROC_NS_MAX_TAGS)
+                rc = roc_error_set(err, ROC_EBADARGS,
+                                   "'%s' would carry %zu tags (at most %d)",
+                                   name, ne->n_meta, ROC_NS_MAX_TAGS);
+            /* a replica without a lease keeps the name's lease */
+            if (ne)
+                ne->lease = lease ? lease : old->lease;
+        } else if (!(ne = entry_new(name, one, 1, meta, n_meta))) {
+            rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+        } else {
+            ne->lease = lease;
+        }
+        if (rc) {
+            entry_free(ne);
+            break;
+        }
+        rc = commit_put(r, idx, ne, (flags & ROC_NS_REPLACE) != 0, err);
+        if (rc != ROC_ESTATE || !r->shared || tries >= MAX_CONFLICTS)
+            break;
     }
     pthread_mutex_unlock(&r->wmtx);
+    if (rc && granted)
+        ns_registry_revoke(r, lease, NULL);
+    if (!rc && lease_io)
+        *lease_io = lease;
     return rc;
 }
 
@@ -393,7 +686,11 @@ static int remove_marked(ns_registry *r, const bool *del, size_t n,
     for (size_t i = 0; i < r->n; i++)
         if (del[i])
             names[k++] = r->v[i]->name;
-    int rc = r->store->ops->del(r->store, names, k, err);
+    uint64_t rev = 0;
+    int rc = r->store->ops->del(r->store, names, k, &rev, err);
+    if (!rc && r->shared)
+        for (size_t i = 0; i < k; i++)
+            tomb_add(r, names[i], rev);
     free(names);
     if (rc)
         return rc;
@@ -459,9 +756,12 @@ int ns_registry_remove_uri(ns_registry *r, const char *name, const char *uri,
     int rc = 0;
     size_t k = 0;
     pthread_mutex_lock(&r->wmtx);
-    long idx = find(r, name);
-    ns_entry *old = idx >= 0 ? r->v[idx] : NULL;
-    if (old && strv_has(old->uris, old->n_uris, uri)) {
+    for (int tries = 0;; tries++) {
+        k = 0;
+        long idx = find(r, name);
+        ns_entry *old = idx >= 0 ? r->v[idx] : NULL;
+        if (!old || !strv_has(old->uris, old->n_uris, uri))
+            break;
         k = 1;
         if (old->n_uris == 1) {
             bool *del = calloc(r->n, sizeof *del);
@@ -472,22 +772,24 @@ int ns_registry_remove_uri(ns_registry *r, const char *name, const char *uri,
                 rc = remove_marked(r, del, 1, err);
                 free(del);
             }
-        } else {
-            ns_entry *ne = entry_new(
-                name, NULL, 0, (const char *const *)old->meta, old->n_meta);
-            for (size_t i = 0; ne && i < old->n_uris; i++)
-                if (strcmp(old->uris[i], uri) != 0 &&
-                    !strv_add(&ne->uris, &ne->n_uris, old->uris[i])) {
-                    entry_free(ne);
-                    ne = NULL;
-                }
-            if (!ne)
-                rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
-            else if ((rc = r->store->ops->put(r->store, ne, err)) != 0)
-                entry_free(ne);
-            else
-                entry_free(publish(r, idx, ne));
+            break;
         }
+        ns_entry *ne = entry_new(name, NULL, 0, (const char *const *)old->meta,
+                                 old->n_meta);
+        for (size_t i = 0; ne && i < old->n_uris; i++)
+            if (strcmp(old->uris[i], uri) != 0 &&
+                !strv_add(&ne->uris, &ne->n_uris, old->uris[i])) {
+                entry_free(ne);
+                ne = NULL;
+            }
+        if (!ne) {
+            rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+            break;
+        }
+        ne->lease = old->lease;
+        rc = commit_put(r, idx, ne, false, err);
+        if (rc != ROC_ESTATE || !r->shared || tries >= MAX_CONFLICTS)
+            break;
     }
     pthread_mutex_unlock(&r->wmtx);
     if (!rc && removed)
@@ -502,22 +804,163 @@ int ns_registry_set_meta(ns_registry *r, const char *name,
     if (rc)
         return rc;
     pthread_mutex_lock(&r->wmtx);
-    long idx = find(r, name ? name : "");
-    if (idx < 0) {
-        rc = roc_error_set(err, ROC_ENOTFOUND, "'%s' is not registered",
-                           name ? name : "");
-    } else {
+    for (int tries = 0;; tries++) {
+        long idx = find(r, name ? name : "");
+        if (idx < 0) {
+            rc = roc_error_set(err, ROC_ENOTFOUND, "'%s' is not registered",
+                               name ? name : "");
+            break;
+        }
         ns_entry *old = r->v[idx];
         ns_entry *ne = entry_new(name, old->uris, old->n_uris, meta, n_meta);
-        if (!ne)
+        if (!ne) {
             rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
-        else if ((rc = r->store->ops->put(r->store, ne, err)) != 0)
-            entry_free(ne);
-        else
-            entry_free(publish(r, idx, ne));
+            break;
+        }
+        ne->lease = old->lease;
+        rc = commit_put(r, idx, ne, false, err);
+        if (rc != ROC_ESTATE || !r->shared || tries >= MAX_CONFLICTS)
+            break;
     }
     pthread_mutex_unlock(&r->wmtx);
     return rc;
+}
+
+/* ------------------------------------------------------------ leases */
+
+/* Removes every registration held by lease id from the view (and, for a
+ * lease the registry keeps, from the store). */
+static void drop_lease_names(ns_registry *r, uint64_t id, bool from_store,
+                             uint64_t rev)
+{
+    pthread_mutex_lock(&r->wmtx);
+    size_t n = 0;
+    bool *del = calloc(r->n ? r->n : 1, sizeof *del);
+    if (del) {
+        for (size_t i = 0; i < r->n; i++)
+            if ((del[i] = r->v[i]->lease == id))
+                n++;
+        if (from_store) {
+            remove_marked(r, del, n, NULL);
+        } else {
+            for (size_t i = r->n; i-- > 0;)
+                if (del[i]) {
+                    if (r->shared)
+                        tomb_add(r, r->v[i]->name, rev);
+                    unpublish(r, i);
+                }
+        }
+    }
+    free(del);
+    pthread_mutex_unlock(&r->wmtx);
+}
+
+static void *lease_main(void *arg)
+{
+    ns_registry *r = arg;
+    pthread_mutex_lock(&r->lmtx);
+    while (!r->stopping) {
+        uint64_t now = now_ms(), next = now + 1000;
+        for (size_t i = 0; i < r->n_leases;) {
+            if (r->leases[i].expires_ms <= now) {
+                uint64_t id = r->leases[i].id;
+                r->leases[i] = r->leases[--r->n_leases];
+                pthread_mutex_unlock(&r->lmtx);
+                drop_lease_names(r, id, true, 0);
+                pthread_mutex_lock(&r->lmtx);
+                now = now_ms();
+                i = 0;
+                continue;
+            }
+            if (r->leases[i].expires_ms < next)
+                next = r->leases[i].expires_ms;
+            i++;
+        }
+        if (r->stopping)
+            break;
+        struct timespec until = {(time_t)(next / 1000),
+                                 (long)(next % 1000) * 1000000L};
+        pthread_cond_timedwait(&r->lcv, &r->lmtx, &until);
+    }
+    pthread_mutex_unlock(&r->lmtx);
+    return NULL;
+}
+
+int ns_registry_lease_grant(ns_registry *r, unsigned ttl_s, uint64_t *lease_out,
+                            roc_error *err)
+{
+    if (ttl_s < 1 || ttl_s > NS_MAX_TTL)
+        return roc_error_set(err, ROC_EBADARGS, "TTL %u s (1 to %d)", ttl_s,
+                             NS_MAX_TTL);
+    if (r->store->ops->lease_grant)
+        return r->store->ops->lease_grant(r->store, ttl_s, lease_out, err);
+    pthread_mutex_lock(&r->lmtx);
+    int rc = 0;
+    lease *nl = realloc(r->leases, (r->n_leases + 1) * sizeof *nl);
+    if (!nl) {
+        rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+    } else {
+        r->leases = nl;
+        uint64_t id = ++r->next_lease & INT64_MAX;
+        nl[r->n_leases++] =
+            (lease){id ? id : 1, ttl_s, now_ms() + (uint64_t)ttl_s * 1000u};
+        *lease_out = id ? id : 1;
+        if (!r->lease_thread && !r->stopping) {
+            if (pthread_create(&r->lthread, NULL, lease_main, r) == 0)
+                r->lease_thread = true;
+            else
+                rc = roc_error_set(err, ROC_EINTERNAL, "cannot start a thread");
+        }
+        pthread_cond_broadcast(&r->lcv);
+    }
+    pthread_mutex_unlock(&r->lmtx);
+    return rc;
+}
+
+int ns_registry_keepalive(ns_registry *r, uint64_t id, unsigned *ttl_s,
+                          roc_error *err)
+{
+    if (r->store->ops->lease_keepalive)
+        return r->store->ops->lease_keepalive(r->store, id, ttl_s, err);
+    int rc = roc_error_set(err, ROC_ENOTFOUND,
+                           "lease %llu has expired or never was",
+                           (unsigned long long)id);
+    pthread_mutex_lock(&r->lmtx);
+    for (size_t i = 0; i < r->n_leases; i++)
+        if (r->leases[i].id == id) {
+            r->leases[i].expires_ms =
+                now_ms() + (uint64_t)r->leases[i].ttl * 1000u;
+            if (ttl_s)
+                *ttl_s = r->leases[i].ttl;
+            roc_error_clear(err);
+            rc = 0;
+            break;
+        }
+    pthread_mutex_unlock(&r->lmtx);
+    return rc;
+}
+
+int ns_registry_revoke(ns_registry *r, uint64_t id, roc_error *err)
+{
+    if (r->store->ops->lease_revoke) {
+        uint64_t rev = 0;
+        int rc = r->store->ops->lease_revoke(r->store, id, &rev, err);
+        if (rc == 0)
+            drop_lease_names(r, id, false, rev);
+        return rc;
+    }
+    bool found = false;
+    pthread_mutex_lock(&r->lmtx);
+    for (size_t i = 0; i < r->n_leases; i++)
+        if (r->leases[i].id == id) {
+            r->leases[i] = r->leases[--r->n_leases];
+            found = true;
+            break;
+        }
+    pthread_mutex_unlock(&r->lmtx);
+    if (found)
+        drop_lease_names(r, id, true, 0);
+    return 0;
 }
 
 /* ------------------------------------------------------------ reads */

@@ -28,6 +28,25 @@ size_t ns_registry_count(ns_registry *r);
 int ns_registry_register(ns_registry *r, const char *name, const char *uri,
                          const char *const *meta, size_t n_meta, unsigned flags,
                          roc_error *err);
+/* Registers as ns_registry_register does, under a lease: *lease 0 grants a
+ * new lease of ttl_s seconds (1 to NS_MAX_TTL) and returns it in *lease;
+ * otherwise the registration joins that lease (ROC_ENOTFOUND when it has
+ * expired). A registration whose lease expires (no keepalive within its
+ * TTL) or is revoked is removed. Leases belong to the store when it keeps
+ * them (etcd), else to the registry (a timer; they end with the process). */
+#define NS_MAX_TTL 3600
+int ns_registry_register_lease(ns_registry *r, const char *name,
+                               const char *uri, const char *const *meta,
+                               size_t n_meta, unsigned flags, unsigned ttl_s,
+                               uint64_t *lease, roc_error *err);
+int ns_registry_lease_grant(ns_registry *r, unsigned ttl_s, uint64_t *lease,
+                            roc_error *err);
+/* Renews a lease for its TTL (*ttl_s, may be NULL); ROC_ENOTFOUND when it
+ * has expired. */
+int ns_registry_keepalive(ns_registry *r, uint64_t lease, unsigned *ttl_s,
+                          roc_error *err);
+/* Ends a lease now, removing its registrations. */
+int ns_registry_revoke(ns_registry *r, uint64_t lease, roc_error *err);
 int ns_registry_lookup(ns_registry *r, const char *name, roc_arena *a,
                        roc_ns_entry *out, roc_error *err);
 int ns_registry_list(ns_registry *r, const char *pattern, roc_ns_match how,

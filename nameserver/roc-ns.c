@@ -1,13 +1,17 @@
 /* roc-ns: the ROC name server.
  *
- *   roc-ns [--url URL] [--db FILE] [--autoclean SECONDS] [--log LEVEL]
+ *   roc-ns [--url URL] [--store STORE | --db FILE] [--autoclean SECONDS]
+ *          [--log LEVEL]
  *
  * Serves the object "roc.ns" (interface roc.naming.NameServer, written in
  * naming.roc and served through the skeleton rocgen generates from it) on
- * URL (default tcp://0.0.0.0:9090). Registrations live in memory, or in the
+ * URL (default tcp://0.0.0.0:9090). Registrations live in memory, in the
  * SQLite database FILE (a registration that was acknowledged survives
- * kill -9). With --autoclean the server pings, every SECONDS, the daemon of
- * every registered URI and drops the URIs whose daemon does not answer.
+ * kill -9), or in an etcd cluster (--store etcd://h:p,h:p,.../prefix):
+ * then any number of roc-ns processes serve one registry and hold no state
+ * of their own. With --autoclean the server pings, every SECONDS, the
+ * daemon of every registered URI and drops the URIs whose daemon does not
+ * answer.
  *
  * Prints its URI ("ROC:roc.ns@<url>", with the real port when URL asked for
  * port 0) as the first line on stdout, logs to stderr, and shuts down
@@ -229,6 +233,63 @@ static int op_count(void *self, roc_call *call, uint64_t *ret)
     return 0;
 }
 
+static int op_register_lease(void *self, roc_call *call, const char *name,
+                             const char *uri, roc_naming_stringList meta,
+                             uint32_t flags, uint32_t ttl, uint64_t lease,
+                             uint64_t *ret)
+{
+    server *s = self;
+    roc_error e = ROC_ERROR_INIT;
+    uint64_t l = lease;
+    int rc = ns_registry_register_lease(s->reg, name, uri, meta.items, meta.len,
+                                        flags, ttl, &l, &e);
+    if (rc == ROC_EEXIST) {
+        roc_ns_entry cur = {0};
+        roc_naming_Exists ex = {name, {NULL, 0}};
+        if (ns_registry_lookup(s->reg, name, roc_call_arena(call), &cur,
+                               NULL) == 0) {
+            ex.uris.items = cur.uris;
+            ex.uris.len = cur.n_uris;
+        }
+        rc = roc_naming_Exists_raise(call, &ex, "%s", e.message);
+        roc_error_clear(&e);
+        return rc;
+    }
+    if (rc)
+        return fail(call, rc, &e, name);
+    logf_(LOG_INFO, "registered %s -> %s (lease %llu)", name, uri,
+          (unsigned long long)l);
+    *ret = l;
+    return 0;
+}
+
+static int op_keepalive(void *self, roc_call *call, uint64_t lease,
+                        uint32_t *ret)
+{
+    server *s = self;
+    roc_error e = ROC_ERROR_INIT;
+    unsigned ttl = 0;
+    int rc = ns_registry_keepalive(s->reg, lease, &ttl, &e);
+    if (rc) {
+        char id[32];
+        snprintf(id, sizeof id, "%llu", (unsigned long long)lease);
+        return fail(call, rc, &e, id);
+    }
+    *ret = ttl;
+    return 0;
+}
+
+static int op_revoke(void *self, roc_call *call, uint64_t lease)
+{
+    server *s = self;
+    roc_error e = ROC_ERROR_INIT;
+    int rc = ns_registry_revoke(s->reg, lease, &e);
+    if (rc)
+        return fail(call, rc, &e, NULL);
+    logf_(LOG_INFO, "revoked lease %llu", (unsigned long long)lease);
+    return 0;
+}
+
 static const roc_naming_NameServer_ops ns_ops = {
     .ping = op_ping,
     .register_name = op_register,
@@ -239,6 +300,9 @@ static const roc_naming_NameServer_ops ns_ops = {
     .remove_uri = op_remove_uri,
     .set_meta = op_set_meta,
     .count = op_count,
+    .register_lease = op_register_lease,
+    .keepalive = op_keepalive,
+    .revoke = op_revoke,
 };
 
 /* ------------------------------------------------------------ autoclean */
@@ -370,13 +434,17 @@ static void *cleaner_main(void *arg)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: roc-ns [--url URL] [--db FILE] [--autoclean SECONDS] "
-            "[--log LEVEL]\n"
+            "usage: roc-ns [--url URL] [--store STORE | --db FILE] "
+            "[--autoclean SECONDS] [--log LEVEL]\n"
             "\n"
             "The ROC name server: maps names to object URIs.\n"
             "  --url URL            listen here (default tcp://0.0.0.0:9090)\n"
-            "  --db FILE            keep registrations in this SQLite file\n"
-            "                       (default: in memory only)\n"
+            "  --store STORE        where registrations live: memory "
+            "(default),\n"
+            "                       sqlite:FILE, or etcd://HOST:PORT[,...]"
+            "[/PREFIX]\n"
+            "                       (shared by every roc-ns given the same)\n"
+            "  --db FILE            the same as --store sqlite:FILE\n"
             "  --autoclean SECONDS  every SECONDS, drop the URIs whose daemon\n"
             "                       does not answer a ping (default: off)\n"
             "  --log LEVEL          error, warn, info (default) or debug;\n"
@@ -388,6 +456,7 @@ int main(int argc, char **argv)
 {
     const char *url = "tcp://0.0.0.0:9090";
     const char *db = NULL;
+    const char *store_url = NULL;
     long autoclean = 0;
     const char *env_log = getenv("ROC_LOG");
     if (env_log && parse_level(env_log) >= 0)
@@ -400,6 +469,7 @@ int main(int argc, char **argv)
             return 0;
         }
         bool takes = strcmp(a, "--url") == 0 || strcmp(a, "--db") == 0 ||
+                     strcmp(a, "--store") == 0 ||
                      strcmp(a, "--autoclean") == 0 || strcmp(a, "--log") == 0;
         if (!takes) {
             fprintf(stderr, "roc-ns: unknown argument '%s'\n", a);
@@ -415,6 +485,8 @@ int main(int argc, char **argv)
             url = val;
         } else if (strcmp(a, "--db") == 0) {
             db = val;
+        } else if (strcmp(a, "--store") == 0) {
+            store_url = val;
         } else if (strcmp(a, "--autoclean") == 0) {
             char *end;
             errno = 0;
@@ -450,8 +522,9 @@ int main(int argc, char **argv)
 
     roc_error err = ROC_ERROR_INIT;
     ns_store *store = NULL;
-    int rc = db ? ns_store_sqlite_open(&store, db, &err)
-                : ns_store_memory_open(&store, &err);
+    int rc = store_url ? ns_store_open(&store, store_url, &err)
+             : db      ? ns_store_sqlite_open(&store, db, &err)
+                       : ns_store_memory_open(&store, &err);
     server srv = {NULL};
     if (rc == 0)
         rc = ns_registry_open(&srv.reg, store, &err);
@@ -483,8 +556,11 @@ int main(int argc, char **argv)
         return 1;
     }
     memcpy(methods, servant.methods, servant.n_methods * sizeof *methods);
-    for (size_t i = 0; db && i < servant.n_methods; i++)
-        if (!(methods[i].flags & ROC_METHOD_IDEMPOTENT))
+    bool slow = strcmp(store->ops->kind, "memory") != 0;
+    for (size_t i = 0; i < servant.n_methods; i++)
+        if (strcmp(methods[i].name, "keepalive") == 0 ||
+            strcmp(methods[i].name, "revoke") == 0 ||
+            (slow && !(methods[i].flags & ROC_METHOD_IDEMPOTENT)))
             methods[i].flags |= ROC_METHOD_BLOCKING;
     servant.methods = methods;
     char *uri = NULL;

@@ -113,9 +113,11 @@ static int sq_load(ns_store *base, int (*fn)(void *, const ns_entry *),
     return rc;
 }
 
-static int sq_put(ns_store *base, const ns_entry *e, roc_error *err)
+static int sq_put(ns_store *base, ns_entry *e, uint64_t expect, ns_entry **cur,
+                  roc_error *err)
 {
     sq_store *s = (sq_store *)base;
+    (void)expect, (void)cur; /* one writer: the registry's view is current */
     char *uris = join(e->uris, e->n_uris);
     char *meta = join(e->meta, e->n_meta);
     int rc = 0;
@@ -136,9 +138,11 @@ static int sq_put(ns_store *base, const ns_entry *e, roc_error *err)
     return rc;
 }
 
-static int sq_del(ns_store *base, char *const *names, size_t n, roc_error *err)
+static int sq_del(ns_store *base, char *const *names, size_t n, uint64_t *rev,
+                  roc_error *err)
 {
     sq_store *s = (sq_store *)base;
+    (void)rev;
     if (n == 0)
         return 0;
     bool tx = n > 1;
@@ -176,8 +180,9 @@ static void sq_close(ns_store *base)
     free(s);
 }
 
-static const ns_store_ops sq_ops = {"sqlite", sq_load, sq_put, sq_del,
-                                    sq_close};
+static const ns_store_ops sq_ops = {
+    .kind = "sqlite", .load = sq_load, .put = sq_put, .del = sq_del,
+    .close = sq_close};
 
 int ns_store_sqlite_open(ns_store **out, const char *path, roc_error *err)
 {
