@@ -1,7 +1,8 @@
 /* roc-ns: the ROC name server.
  *
  *   roc-ns [--url URL] [--store STORE | --db FILE] [--autoclean SECONDS]
- *          [--log LEVEL]
+ *          [--log LEVEL] [--key-file F [--open-lookups]] [--tls-cert F]
+ *          [--tls-ca F] [--tls-require-client-cert]
  *
  * Serves the object "roc.ns" (interface roc.naming.NameServer, written in
  * naming.roc and served through the skeleton rocgen generates from it) on
@@ -16,6 +17,12 @@
  * Prints its URI ("ROC:roc.ns@<url>", with the real port when URL asked for
  * port 0) as the first line on stdout, logs to stderr, and shuts down
  * cleanly on SIGINT or SIGTERM. docs/naming.md has the details.
+ *
+ * Security (docs/security.md): with --key-file (or ROC_KEY_FILE) clients
+ * must prove the pre-shared key; with --open-lookups too, reading the
+ * registry stays open to everyone and only changes need the key (an
+ * authorization hook). --tls-cert serves tls+tcp:// and wss:// URLs;
+ * --tls-ca and --tls-require-client-cert check client certificates.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -429,6 +436,29 @@ static void *cleaner_main(void *arg)
     return NULL;
 }
 
+/* ------------------------------------------------------------ security */
+
+/* --open-lookups: reading the registry is open to every peer, changing it
+ * needs the key. Methods not listed (the read-only ones, roc.daemon's, and
+ * unknown ones, which then fail with roc.NoSuchMethod) are allowed. */
+static int authorize_changes(const roc_peer_info *peer, const char *object,
+                             const char *method, void *arg)
+{
+    (void)arg;
+    static const char *const changes[] = {
+        "register_name",  "remove",    "remove_uri", "set_meta",
+        "register_lease", "keepalive", "revoke"};
+    if (peer->authenticated || strcmp(object, ROC_NS_OBJECT) != 0)
+        return 0;
+    for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++)
+        if (strcmp(method, changes[i]) == 0) {
+            logf_(LOG_INFO, "refused %s from %s: it has not proven the key",
+                  method, peer->address);
+            return ROC_EUNAUTH;
+        }
+    return 0;
+}
+
 /* ------------------------------------------------------------ main */
 
 static void usage(FILE *f)
@@ -436,6 +466,9 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: roc-ns [--url URL] [--store STORE | --db FILE] "
             "[--autoclean SECONDS] [--log LEVEL]\n"
+            "              [--key-file F [--open-lookups]] [--tls-cert F] "
+            "[--tls-ca F]\n"
+            "              [--tls-require-client-cert]\n"
             "\n"
             "The ROC name server: maps names to object URIs.\n"
             "  --url URL            listen here (default tcp://0.0.0.0:9090)\n"
@@ -449,6 +482,17 @@ static void usage(FILE *f)
             "                       does not answer a ping (default: off)\n"
             "  --log LEVEL          error, warn, info (default) or debug;\n"
             "                       default from ROC_LOG\n"
+            "  --key-file F         clients must prove this pre-shared key\n"
+            "                       (default: ROC_KEY_FILE if set)\n"
+            "  --open-lookups       with a key: lookups, lists, count and "
+            "ping stay open;\n"
+            "                       registering, removing and leases need "
+            "the key\n"
+            "  --tls-cert F         certificate+key PEM, for tls+tcp:// and "
+            "wss:// URLs\n"
+            "  --tls-ca F           CA file to check client certificates\n"
+            "  --tls-require-client-cert  refuse clients without a "
+            "certificate\n"
             "Prints its URI on stdout; stops on SIGINT or SIGTERM.\n");
 }
 
@@ -458,6 +502,9 @@ int main(int argc, char **argv)
     const char *db = NULL;
     const char *store_url = NULL;
     long autoclean = 0;
+    bool open_lookups = false;
+    roc_daemon_opts opts;
+    roc_daemon_opts_init(&opts);
     const char *env_log = getenv("ROC_LOG");
     if (env_log && parse_level(env_log) >= 0)
         log_level = parse_level(env_log);
@@ -468,9 +515,19 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
+        if (strcmp(a, "--open-lookups") == 0) {
+            open_lookups = true;
+            continue;
+        }
+        if (strcmp(a, "--tls-require-client-cert") == 0) {
+            opts.tls.require_client_cert = true;
+            continue;
+        }
         bool takes = strcmp(a, "--url") == 0 || strcmp(a, "--db") == 0 ||
                      strcmp(a, "--store") == 0 ||
-                     strcmp(a, "--autoclean") == 0 || strcmp(a, "--log") == 0;
+                     strcmp(a, "--autoclean") == 0 || strcmp(a, "--log") == 0 ||
+                     strcmp(a, "--key-file") == 0 ||
+                     strcmp(a, "--tls-cert") == 0 || strcmp(a, "--tls-ca") == 0;
         if (!takes) {
             fprintf(stderr, "roc-ns: unknown argument '%s'\n", a);
             usage(stderr);
@@ -485,6 +542,12 @@ int main(int argc, char **argv)
             url = val;
         } else if (strcmp(a, "--db") == 0) {
             db = val;
+        } else if (strcmp(a, "--key-file") == 0) {
+            opts.key_file = val;
+        } else if (strcmp(a, "--tls-cert") == 0) {
+            opts.tls.cert_key_file = val;
+        } else if (strcmp(a, "--tls-ca") == 0) {
+            opts.tls.ca_file = val;
         } else if (strcmp(a, "--store") == 0) {
             store_url = val;
         } else if (strcmp(a, "--autoclean") == 0) {
@@ -512,6 +575,25 @@ int main(int argc, char **argv)
         }
     }
 
+    const char *env_key = getenv("ROC_KEY_FILE");
+    bool keyed = opts.key_file || (env_key && *env_key);
+    if (open_lookups && !keyed) {
+        fprintf(stderr, "roc-ns: --open-lookups needs a key (--key-file or "
+                        "ROC_KEY_FILE); without one everything is open\n");
+        return 2;
+    }
+    if (open_lookups)
+        opts.authorize = authorize_changes;
+    if (opts.key_file) {
+        /* the same key for the autoclean pings of keyed daemons */
+        roc_error kerr = ROC_ERROR_INIT;
+        if (roc_client_set_key_file(opts.key_file, &kerr) != 0) {
+            logf_(LOG_ERROR, "%s", kerr.message);
+            roc_error_clear(&kerr);
+            return 1;
+        }
+    }
+
     /* Block the stop signals before any runtime thread exists, so that
      * only sigwait below sees them. */
     sigset_t stop;
@@ -536,7 +618,7 @@ int main(int argc, char **argv)
     }
 
     roc_daemon *d = NULL;
-    rc = roc_daemon_open(&d, url, NULL, &err);
+    rc = roc_daemon_open(&d, url, &opts, &err);
     if (rc) {
         logf_(LOG_ERROR, "cannot listen on %s: %s", url,
               err.message ? err.message : roc_strerror(rc));
@@ -577,10 +659,13 @@ int main(int argc, char **argv)
     }
     printf("%s\n", uri);
     fflush(stdout);
-    logf_(LOG_INFO, "serving %zu name(s) at %s (storage: %s %s)%s",
+    logf_(LOG_INFO, "serving %zu name(s) at %s (storage: %s %s)%s%s",
           ns_registry_count(srv.reg), uri,
           ns_registry_store(srv.reg)->ops->kind,
-          ns_registry_store(srv.reg)->where, autoclean ? ", autoclean on" : "");
+          ns_registry_store(srv.reg)->where, autoclean ? ", autoclean on" : "",
+          !keyed         ? ""
+          : open_lookups ? ", key required for changes"
+                         : ", key required");
 
     cleaner cl = {.srv = &srv, .interval_s = (int)autoclean};
     pthread_mutex_init(&cl.mtx, NULL);
