@@ -15,16 +15,34 @@
 
 #include "naming.roc.h"
 #include "roci.h"
+#include "roci_discovery.h"
 
 struct roc_ns {
     roc_naming_NameServer *p;
     char *uri;
 };
 
+/* Where the name server is when nobody said: ROC_NS, else the first one
+ * that answers on the LAN (discovery.c, _roc-ns._tcp, bounded wait,
+ * cached), else the default. why (may be NULL) gets the reason the LAN
+ * gave none, and *fallback whether the default was taken. */
+static const char *ns_where(char *why, size_t wlen, bool *fallback)
+{
+    static _Thread_local char found[512];
+    const char *e = getenv("ROC_NS");
+    *fallback = false;
+    if (e && *e)
+        return e;
+    if (roci_discover_ns(found, sizeof found, why, wlen))
+        return found;
+    *fallback = true;
+    return ROC_NS_DEFAULT_URL;
+}
+
 const char *roc_ns_default_url(void)
 {
-    const char *e = getenv("ROC_NS");
-    return e && *e ? e : ROC_NS_DEFAULT_URL;
+    bool fb;
+    return ns_where(NULL, 0, &fb);
 }
 
 int roc_ns_open(roc_ns **out, const char *url, roc_error *err)
@@ -34,7 +52,7 @@ int roc_ns_open(roc_ns **out, const char *url, roc_error *err)
     *out = NULL;
     if (!url || !*url)
         url = roc_ns_default_url();
-    char *uri;
+    char *uri; /* (url may point at a thread-local copy: used at once) */
     if (strncasecmp(url, "ROC:", 4) == 0) {
         uri = strdup(url);
     } else {
@@ -404,7 +422,11 @@ int roci_naming_resolve(const roc_uri *u, int timeout_ms, char ***uris,
         return roc_error_set(err, ROC_EINVAL, "not a ROCNAME:/ROCMETA: URI");
     roc_ns *ns = NULL;
     roc_arena *a = NULL;
-    int rc = roc_ns_open(&ns, u->url, err);
+    char why[300] = "";
+    bool fallback = false;
+    const char *where = u->url ? u->url : ns_where(why, sizeof why, &fallback);
+    bool lan = !u->url && !fallback && !(getenv("ROC_NS") && *getenv("ROC_NS"));
+    int rc = roc_ns_open(&ns, where, err);
     if (rc)
         return rc;
     roc_ns_set_timeout(ns, timeout_ms);
@@ -432,9 +454,15 @@ int roci_naming_resolve(const roc_uri *u, int timeout_ms, char ***uris,
     if (rc == ROC_ENOMEM) {
         roc_error_set(err, rc, "out of memory");
     } else if (rc) {
-        roc_error_set(err, rc, "%s: name server %s: %s",
+        roc_error_set(err, rc, "%s: name server %s: %s%s%s%s",
                       u->kind == ROC_URI_NAME ? u->id : "ROCMETA",
-                      roc_ns_uri(ns), e.message ? e.message : roc_strerror(rc));
+                      roc_ns_uri(ns), e.message ? e.message : roc_strerror(rc),
+                      fallback ? " (ROC_NS is not set and no name server was "
+                                 "found on the LAN: "
+                               : "",
+                      fallback ? why : "", fallback ? "; fell back to the default)" : "");
+        if (lan && rc != ROC_ENOTFOUND && rc != ROC_EBADARGS)
+            roci_discover_ns_forget(); /* look again next time */
     } else if (nv == 0) {
         rc = roc_error_set(err, ROC_ENOTFOUND,
                            "no registration carries the tags asked for");

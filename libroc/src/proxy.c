@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "roci.h"
+#include "roci_discovery.h"
 
 /* ------------------------------------------------------------ registry */
 
@@ -136,6 +137,7 @@ struct roc_proxy {
     roc_arena *ua;      /* holds u */
     roc_uri u;          /* parsed uri, for re-resolution of names */
     bool named;         /* ROCNAME:/ROCMETA:: resolved through the name server */
+    char *discover;     /* ROCDISCOVER:NAME: resolved on the LAN (NAME) */
     target **t;         /* replicas; calls rotate over them */
     size_t nt;
     size_t rr;
@@ -212,7 +214,10 @@ static int resolve(roc_proxy *p, target ***ts, size_t *n, roc_error *err)
 {
     char **uris = NULL;
     size_t nu = 0;
-    int rc = roci_naming_resolve(&p->u, p->timeout_ms, &uris, &nu, err);
+    int rc = p->discover
+                 ? roci_discover_resolve(p->discover, p->timeout_ms, &uris,
+                                         &nu, err)
+                 : roci_naming_resolve(&p->u, p->timeout_ms, &uris, &nu, err);
     if (rc == 0)
         rc = make_targets(uris, nu, ts, n, err);
     for (size_t i = 0; i < nu; i++)
@@ -232,8 +237,18 @@ int roc_proxy_open(roc_proxy **out, const char *uri, roc_error *err)
     }
     pthread_mutex_init(&p->mtx, NULL);
     p->timeout_ms = default_timeout();
-    int rc = roc_uri_parse(p->ua, uri, &p->u, err);
-    if (rc == 0 && p->u.kind == ROC_URI_OBJECT) {
+    int rc = 0;
+    if (strncasecmp(uri, "ROCDISCOVER:", 12) == 0) {
+        /* an object or service announced on the LAN (discovery.c) */
+        p->named = true;
+        p->uri = strdup(uri);
+        p->discover = strdup(uri + 12);
+        rc = p->uri && p->discover
+                 ? resolve(p, &p->t, &p->nt, err)
+                 : roc_error_set(err, ROC_ENOMEM, "out of memory");
+    } else if ((rc = roc_uri_parse(p->ua, uri, &p->u, err)) != 0) {
+        /* rc set */
+    } else if (p->u.kind == ROC_URI_OBJECT) {
         size_t n = strlen(p->u.id) + strlen(p->u.url) + 6;
         char *one = malloc(n);
         if (one) {
@@ -243,7 +258,7 @@ int roc_proxy_open(roc_proxy **out, const char *uri, roc_error *err)
         } else {
             rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
         }
-    } else if (rc == 0) {
+    } else {
         p->named = true;
         p->uri = strdup(uri);
         rc = p->uri ? resolve(p, &p->t, &p->nt, err)
@@ -268,6 +283,7 @@ void roc_proxy_close(roc_proxy *p)
         target_free(p->retired[i]);
     free(p->retired);
     free(p->uri);
+    free(p->discover);
     roc_arena_free(p->ua);
     pthread_mutex_destroy(&p->mtx);
     free(p);

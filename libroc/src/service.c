@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "roci.h"
+#include "roci_discovery.h"
 
 #include <nng/protocol/pubsub0/sub.h>
 
@@ -36,7 +37,19 @@ int roc_connect(roc_conn **out, const char *url, const roc_service *client_svc,
     const char *object = ROC_SERVICE_ROOT;
     const char *nurl = url;
     int rc = 0;
-    if (strncasecmp(url, "ROC", 3) == 0 && strchr(url, '@') &&
+    char **found = NULL; /* service:NAME: what the LAN announces (rpyc's
+                            connect_by_service); the first one is taken */
+    size_t nfound = 0;
+    if (strncasecmp(url, "service:", 8) == 0) {
+        const char *e = getenv("ROC_TIMEOUT_MS");
+        rc = roci_discover_resolve(url + 8, e && atoi(e) > 0 ? atoi(e) : 0,
+                                   &found, &nfound, err);
+        if (rc == 0)
+            url = found[0];
+    }
+    if (rc) {
+        /* rc set */
+    } else if (strncasecmp(url, "ROC", 3) == 0 && strchr(url, '@') &&
         strchr(url, ':') < strstr(url, "://")) {
         roc_uri u;
         rc = roc_uri_parse(a, url, &u, err);
@@ -64,6 +77,9 @@ int roc_connect(roc_conn **out, const char *url, const roc_service *client_svc,
     if (rc == 0)
         rc = roci_proxy_fixed(c->c, object, &c->root, err);
     roc_arena_free(a);
+    for (size_t i = 0; i < nfound; i++)
+        free(found[i]);
+    free(found);
     if (rc) {
         if (c && c->c) {
             roci_conn_close(c->c, ROC_ECLOSED, "connect failed");
