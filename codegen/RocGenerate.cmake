@@ -6,6 +6,13 @@
 # imports (through rocgen's depfile) or rocgen itself changes. Imports are
 # searched next to the importing file and in the directories of all FILES.
 function(roc_generate target)
+  # from an installed package the imported roc::rocgen; in the ROC tree
+  # the rocgen target (which may be defined later in the configure step)
+  if(TARGET roc::rocgen)
+    set(_rocgen roc::rocgen)
+  else()
+    set(_rocgen rocgen)
+  endif()
   if(NOT ARGN)
     message(FATAL_ERROR "roc_generate(${target}): no .roc files given")
   endif()
@@ -26,8 +33,8 @@ function(roc_generate target)
     set(c ${outdir}/${name}.c)
     add_custom_command(
       OUTPUT ${h} ${c}
-      COMMAND rocgen -o ${outdir} ${incs} -d ${outdir}/${name}.d ${abs}
-      DEPENDS ${abs} rocgen
+      COMMAND ${_rocgen} -o ${outdir} ${incs} -d ${outdir}/${name}.d ${abs}
+      DEPENDS ${abs} ${_rocgen}
       DEPFILE ${outdir}/${name}.d
       COMMENT "rocgen ${name}"
       VERBATIM)
