@@ -61,8 +61,8 @@ static struct {
     const char *allow[MAX_ALLOW];
     size_t n_allow;
     const char *console;
-    int timeout_ms;  /* default deadline of a call */
-    int meta_ms;     /* deadline of look-ups: names, describe, objects */
+    int timeout_ms; /* default deadline of a call */
+    int meta_ms;    /* deadline of look-ups: names, describe, objects */
     size_t max_body;
     int threads;
 } cfg = {DEFAULT_LISTEN, {0}, 0, NULL, 10000, 5000, 1 << 20, 16};
@@ -88,10 +88,10 @@ typedef enum endpoint {
 } endpoint;
 
 static const char *const ep_path[EP_COUNT] = {
-    "/api/names", "/api/objects", "/api/describe", "/api/call",
-    "/api/health", "/metrics",    "/api"};
-static const endpoint ep_ids[EP_COUNT] = {EP_NAMES,  EP_OBJECTS,  EP_DESCRIBE,
-                                          EP_CALL,   EP_HEALTH,   EP_METRICS,
+    "/api/names",  "/api/objects", "/api/describe", "/api/call",
+    "/api/health", "/metrics",     "/api"};
+static const endpoint ep_ids[EP_COUNT] = {EP_NAMES,    EP_OBJECTS, EP_DESCRIBE,
+                                          EP_CALL,     EP_HEALTH,  EP_METRICS,
                                           EP_API_OTHER};
 
 typedef struct pool_entry pool_entry;
@@ -99,11 +99,11 @@ typedef struct pool_entry pool_entry;
 typedef struct gw_req {
     struct gw_req *next; /* work queue */
     endpoint ep;
-    nng_aio *aio;        /* the HTTP handler's aio: finished once */
-    char *target;        /* the request's URI (path and query), copied */
+    nng_aio *aio; /* the HTTP handler's aio: finished once */
+    char *target; /* the request's URI (path and query), copied */
     char *body;
     size_t body_len;
-    nng_aio *body_aio;   /* reads a POST body */
+    nng_aio *body_aio; /* reads a POST body */
     /* a call in flight */
     pool_entry *pe;
     int series;
@@ -179,17 +179,27 @@ static json_t *jstr(const char *s)
 static const char *local_type(int rc)
 {
     switch (rc) {
-    case ROC_ECONNREFUSED: return "gateway.ConnectionRefused";
-    case ROC_EUNREACHABLE: return "gateway.Unreachable";
-    case ROC_ECLOSED: return "gateway.ConnectionClosed";
-    case ROC_ETRANSPORT: return "gateway.TransportError";
-    case ROC_ENOTFOUND: return "gateway.NotFound";
+    case ROC_ECONNREFUSED:
+        return "gateway.ConnectionRefused";
+    case ROC_EUNREACHABLE:
+        return "gateway.Unreachable";
+    case ROC_ECLOSED:
+        return "gateway.ConnectionClosed";
+    case ROC_ETRANSPORT:
+        return "gateway.TransportError";
+    case ROC_ENOTFOUND:
+        return "gateway.NotFound";
     case ROC_EPARSE:
-    case ROC_EINVAL: return "gateway.BadRequest";
-    case ROC_EBUSY: return "gateway.Busy";
-    case ROC_ECANCELED: return "gateway.Cancelled";
-    case ROC_EUNAVAIL: return "gateway.Unavailable";
-    default: return "roc.Internal";
+    case ROC_EINVAL:
+        return "gateway.BadRequest";
+    case ROC_EBUSY:
+        return "gateway.Busy";
+    case ROC_ECANCELED:
+        return "gateway.Cancelled";
+    case ROC_EUNAVAIL:
+        return "gateway.Unavailable";
+    default:
+        return "roc.Internal";
     }
 }
 
@@ -199,23 +209,31 @@ static uint16_t status_of(int rc)
     switch (rc) {
     case ROC_ENOOBJ:
     case ROC_ENOMETHOD:
-    case ROC_ENOTFOUND: return 404;
+    case ROC_ENOTFOUND:
+        return 404;
     case ROC_EBADARGS:
     case ROC_EINVAL:
-    case ROC_EPARSE: return 400;
-    case ROC_EUNAUTH: return 403;
-    case ROC_ETOOBIG: return 413;
-    case ROC_ETIMEDOUT: return 504;
-    case ROC_EBUSY: return 503;
+    case ROC_EPARSE:
+        return 400;
+    case ROC_EUNAUTH:
+        return 403;
+    case ROC_ETOOBIG:
+        return 413;
+    case ROC_ETIMEDOUT:
+        return 504;
+    case ROC_EBUSY:
+        return 503;
     case ROC_ECONNREFUSED:
     case ROC_EUNREACHABLE:
     case ROC_ECLOSED:
     case ROC_ETRANSPORT:
     case ROC_EPROTO:
-    case ROC_ECANCELED: return 502;
+    case ROC_ECANCELED:
+        return 502;
     case ROC_EREMOTE: /* the method raised: the object's own error */
     case ROC_EINTERNAL:
-    default: return 500;
+    default:
+        return 500;
     }
 }
 
@@ -260,8 +278,8 @@ static void respond_fail(gw_req *r, uint16_t status, const char *type,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_t *e = json_pack("{s:{s:s,s:o,s:n}}", "error", "type", type,
-                          "message", jstr(msg), "data");
+    json_t *e = json_pack("{s:{s:s,s:o,s:n}}", "error", "type", type, "message",
+                          jstr(msg), "data");
     respond_json(r, status, e);
 }
 
@@ -298,8 +316,8 @@ static char *query_get(const char *target, const char *key)
             for (size_t i = 0; i < vl; i++) {
                 if (v[i] == '+') {
                     out[j++] = ' ';
-                } else if (v[i] == '%' && i + 2 < vl &&
-                           hexval(v[i + 1]) >= 0 && hexval(v[i + 2]) >= 0) {
+                } else if (v[i] == '%' && i + 2 < vl && hexval(v[i + 1]) >= 0 &&
+                           hexval(v[i + 2]) >= 0) {
                     out[j++] = (char)(hexval(v[i + 1]) * 16 + hexval(v[i + 2]));
                     i += 2;
                 } else {
@@ -429,8 +447,8 @@ static int pool_get(const char *uri, const char *url, pool_entry **out,
     if (pool_n == POOL_MAX) {
         size_t v = POOL_MAX;
         for (size_t i = 0; i < pool_n; i++)
-            if (pool[i]->refs == 0 && (v == POOL_MAX || pool[i]->last <
-                                                            pool[v]->last))
+            if (pool[i]->refs == 0 &&
+                (v == POOL_MAX || pool[i]->last < pool[v]->last))
                 v = i;
         if (v == POOL_MAX) {
             pthread_mutex_unlock(&pool_mtx);
@@ -547,9 +565,9 @@ static void do_names(gw_req *r, roc_arena *a)
                 arr, json_pack("{s:o,s:o,s:o}", "name", jstr(es[i].name),
                                "uris", strv_json(es[i].uris, es[i].n_uris),
                                "meta", strv_json(es[i].meta, es[i].n_meta)));
-        respond_json(r, 200,
-                     json_pack("{s:o,s:o}", "ns", jstr(roc_ns_uri(ns)),
-                               "names", arr));
+        respond_json(
+            r, 200,
+            json_pack("{s:o,s:o}", "ns", jstr(roc_ns_uri(ns)), "names", arr));
     }
 out:
     roc_ns_close(ns);
@@ -597,9 +615,9 @@ static void do_objects(gw_req *r, roc_arena *a)
         if (!objs)
             respond_error(r, ROC_EINTERNAL, &err);
         else
-            respond_json(r, 200,
-                         json_pack("{s:o,s:o}", "daemon", jstr(url), "objects",
-                                   objs));
+            respond_json(
+                r, 200,
+                json_pack("{s:o,s:o}", "daemon", jstr(url), "objects", objs));
     }
 out:
     roc_error_clear(&err);
@@ -652,13 +670,12 @@ static void do_health(gw_req *r)
         roc_ns_set_timeout(ns, 1000);
         rc = roc_ns_ping(ns, &err);
     }
-    respond_json(r, 200,
-                 json_pack("{s:s,s:{s:o,s:b,s:o}}", "status", "ok", "ns",
-                           "uri", jstr(ns ? roc_ns_uri(ns) : ""), "reachable",
-                           rc == 0, "error",
-                           rc ? jstr(err.message ? err.message
-                                                 : roc_strerror(rc))
-                              : json_null()));
+    respond_json(
+        r, 200,
+        json_pack("{s:s,s:{s:o,s:b,s:o}}", "status", "ok", "ns", "uri",
+                  jstr(ns ? roc_ns_uri(ns) : ""), "reachable", rc == 0, "error",
+                  rc ? jstr(err.message ? err.message : roc_strerror(rc))
+                     : json_null()));
     roc_ns_close(ns);
     roc_error_clear(&err);
 }
@@ -693,8 +710,7 @@ static void call_done(roc_future *f, void *arg)
             memcpy(body, "{\"result\":", 10);
             memcpy(body + 10, s, n);
             memcpy(body + 10 + n, "}", 2);
-            respond_full(r, 200, "application/json", body, n + 11, false,
-                         NULL);
+            respond_full(r, 200, "application/json", body, n + 11, false, NULL);
             free(body);
         }
     }
@@ -770,9 +786,8 @@ static void do_call(gw_req *r, roc_arena *a)
 
     /* JSON cannot tell 1 from 1.0 for an f64, nor bytes from text: convert
      * toward the declared types, as `roc call` does */
-    roc_value *args = roc_value_array(a, vargs && vargs->type == ROC_ARRAY
-                                             ? vargs->u.array.len
-                                             : 0);
+    roc_value *args = roc_value_array(
+        a, vargs && vargs->type == ROC_ARRAY ? vargs->u.array.len : 0);
     if (!args) {
         respond_fail(r, 500, "roc.Internal", "out of memory");
         goto out;
@@ -855,11 +870,21 @@ static void *worker(void *arg)
         if (!r)
             break;
         switch (r->ep) {
-        case EP_NAMES: do_names(r, a); break;
-        case EP_OBJECTS: do_objects(r, a); break;
-        case EP_DESCRIBE: do_describe(r, a); break;
-        case EP_HEALTH: do_health(r); break;
-        case EP_CALL: do_call(r, a); break;
+        case EP_NAMES:
+            do_names(r, a);
+            break;
+        case EP_OBJECTS:
+            do_objects(r, a);
+            break;
+        case EP_DESCRIBE:
+            do_describe(r, a);
+            break;
+        case EP_HEALTH:
+            do_health(r);
+            break;
+        case EP_CALL:
+            do_call(r, a);
+            break;
         default:
             respond_fail(r, 500, "roc.Internal", "no worker for this path");
         }
@@ -952,8 +977,7 @@ static void api_cb(nng_aio *aio)
         static const char b[] = "{\"error\":{\"type\":\"gateway."
                                 "MethodNotAllowed\",\"message\":\"use POST "
                                 "with a JSON body\",\"data\":null}}";
-        respond_full(r, 405, "application/json", b, sizeof b - 1, true,
-                     "POST");
+        respond_full(r, 405, "application/json", b, sizeof b - 1, true, "POST");
         return;
     }
     const char *te = nng_http_req_get_header(hreq, "Transfer-Encoding");
@@ -1069,8 +1093,9 @@ int main(int argc, char **argv)
         if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0)
             return usage(stdout, 0);
         if (!v) {
-            fprintf(stderr, "roc-gateway: unknown option or missing value: "
-                            "%s\n",
+            fprintf(stderr,
+                    "roc-gateway: unknown option or missing value: "
+                    "%s\n",
                     o);
             return usage(stderr, 2);
         }
@@ -1138,9 +1163,10 @@ int main(int argc, char **argv)
     }
     if (!cfg.console) {
         const char *env = getenv("ROC_GATEWAY_CONSOLE");
-        cfg.console = is_dir(env)                            ? env
-                      : is_dir(ROC_GATEWAY_CONSOLE_INSTALLED) ? ROC_GATEWAY_CONSOLE_INSTALLED
-                                                             : ROC_GATEWAY_CONSOLE_SOURCE;
+        cfg.console = is_dir(env) ? env
+                      : is_dir(ROC_GATEWAY_CONSOLE_INSTALLED)
+                          ? ROC_GATEWAY_CONSOLE_INSTALLED
+                          : ROC_GATEWAY_CONSOLE_SOURCE;
     }
 
     roc_error err = ROC_ERROR_INIT;
@@ -1220,8 +1246,9 @@ int main(int argc, char **argv)
         if (rv != 0 && h)
             nng_http_handler_free(h);
     } else if (rv == 0) {
-        fprintf(stderr, "roc-gateway: no console at %s: serving the API "
-                        "only\n",
+        fprintf(stderr,
+                "roc-gateway: no console at %s: serving the API "
+                "only\n",
                 cfg.console);
     }
     if (rv == 0)

@@ -10,9 +10,9 @@
 #include <time.h>
 
 /* Upper bounds (seconds) of the latency histogram's buckets; +Inf last. */
-static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                0.05,   0.1,   0.25,   0.5,   1,    2.5,
-                                5,      10,    30};
+static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                0.025,  0.05,  0.1,    0.25,  0.5,
+                                1,      2.5,   5,      10,    30};
 #define N_BOUNDS (sizeof bounds / sizeof bounds[0])
 
 #define MAX_ERR_TYPES 8
@@ -214,24 +214,27 @@ char *gwm_render(size_t proxies, size_t endpoints, size_t *len)
                 (double)(now.tv_nsec - started.tv_nsec) / 1e9;
 
     pthread_mutex_lock(&mtx);
-    sb_printf(&b, "# HELP roc_gateway_uptime_seconds Seconds since the "
-                  "gateway started.\n"
-                  "# TYPE roc_gateway_uptime_seconds gauge\n"
-                  "roc_gateway_uptime_seconds %.3f\n",
+    sb_printf(&b,
+              "# HELP roc_gateway_uptime_seconds Seconds since the "
+              "gateway started.\n"
+              "# TYPE roc_gateway_uptime_seconds gauge\n"
+              "roc_gateway_uptime_seconds %.3f\n",
               up);
-    sb_printf(&b, "# HELP roc_gateway_calls_in_flight Calls sent and not yet "
-                  "answered.\n"
-                  "# TYPE roc_gateway_calls_in_flight gauge\n"
-                  "roc_gateway_calls_in_flight %ld\n",
+    sb_printf(&b,
+              "# HELP roc_gateway_calls_in_flight Calls sent and not yet "
+              "answered.\n"
+              "# TYPE roc_gateway_calls_in_flight gauge\n"
+              "roc_gateway_calls_in_flight %ld\n",
               inflight);
-    sb_printf(&b, "# HELP roc_gateway_proxies Pooled proxies (one per URI "
-                  "called).\n"
-                  "# TYPE roc_gateway_proxies gauge\n"
-                  "roc_gateway_proxies %zu\n"
-                  "# HELP roc_gateway_connections ROC endpoints the pooled "
-                  "proxies connect to (one connection each).\n"
-                  "# TYPE roc_gateway_connections gauge\n"
-                  "roc_gateway_connections %zu\n",
+    sb_printf(&b,
+              "# HELP roc_gateway_proxies Pooled proxies (one per URI "
+              "called).\n"
+              "# TYPE roc_gateway_proxies gauge\n"
+              "roc_gateway_proxies %zu\n"
+              "# HELP roc_gateway_connections ROC endpoints the pooled "
+              "proxies connect to (one connection each).\n"
+              "# TYPE roc_gateway_connections gauge\n"
+              "roc_gateway_connections %zu\n",
               proxies, endpoints);
     sb_printf(&b, "# HELP roc_gateway_http_requests_total HTTP requests "
                   "answered, by endpoint and status.\n"
@@ -289,8 +292,7 @@ char *gwm_render(size_t proxies, size_t endpoints, size_t *len)
                   "method=\"%s\"} %.6f\n"
                   "roc_gateway_call_duration_seconds_count{object=\"%s\","
                   "method=\"%s\"} %llu\n",
-                  e1, e2, ser[i].sum, e1, e2,
-                  (unsigned long long)ser[i].calls);
+                  e1, e2, ser[i].sum, e1, e2, (unsigned long long)ser[i].calls);
     }
     pthread_mutex_unlock(&mtx);
     if (b.failed) {
