@@ -184,7 +184,7 @@ static void test_chat_two_clients_see_each_other(void **state)
     /* a name is taken once */
     child *dup = start_client(client_prog, url, "alice");
     expect_line(dup, "chat-client: join: chat.NameTaken: cannot join as "
-                      "alice");
+                     "alice");
     assert_int_equal(child_wait_exit(dup, LINE_MS), 1);
 
     /* leaving at the end of stdin: a clean exit, the others are told */
@@ -264,8 +264,8 @@ static unsigned read_quotes(child *w, const char *prefix, int n,
         if (k == nsyms)
             fail_msg("%s: unknown symbol in %s", w->name, topic);
         if (seq <= last[k])
-            fail_msg("%s: %s went from #%llu to #%llu", w->name, topic,
-                     last[k], seq);
+            fail_msg("%s: %s went from #%llu to #%llu", w->name, topic, last[k],
+                     seq);
         last[k] = seq;
         seen |= 1u << k;
     }

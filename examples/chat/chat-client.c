@@ -114,7 +114,8 @@ static int who(roc_conn *c, roc_arena *a, roc_error *err)
 int main(int argc, char **argv)
 {
     if (argc != 3 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: %s URL NAME   (e.g. tcp://127.0.0.1:9300 alice)\n",
+        fprintf(stderr,
+                "usage: %s URL NAME   (e.g. tcp://127.0.0.1:9300 alice)\n",
                 argv[0]);
         return 2;
     }

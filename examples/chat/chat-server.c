@@ -44,8 +44,8 @@
 typedef struct member {
     atomic_int refs;
     char name[MAX_NAME + 1];
-    roc_arena *arena;        /* holds listener */
-    roc_value *listener;     /* callback reference into the member's client */
+    roc_arena *arena;    /* holds listener */
+    roc_value *listener; /* callback reference into the member's client */
     struct member *next;
 } member;
 
@@ -246,8 +246,8 @@ static int room_say(roc_call *call, const roc_value *args, roc_value **result)
         return roc_call_raise(call, "chat.NotJoined", NULL,
                               "say: join the room first");
     roc_arena *a = roc_call_arena(call);
-    roc_value *msg =
-        roc_value_arrayv(a, 2, roc_value_str(a, m->name), roc_value_at(args, 0));
+    roc_value *msg = roc_value_arrayv(a, 2, roc_value_str(a, m->name),
+                                      roc_value_at(args, 0));
     if (msg)
         broadcast(m, "message", msg);
     member_release(m);
@@ -255,8 +255,7 @@ static int room_say(roc_call *call, const roc_value *args, roc_value **result)
 }
 
 /* leave() */
-static int room_leave(roc_call *call, const roc_value *args,
-                      roc_value **result)
+static int room_leave(roc_call *call, const roc_value *args, roc_value **result)
 {
     (void)args;
     (void)result;
@@ -292,8 +291,8 @@ static int room_who(roc_call *call, const roc_value *args, roc_value **result)
  * the connection's I/O thread keeps reading the replies. who() does not
  * block and runs inline. */
 static const roc_method room_methods[] = {
-    {"join", room_join, 2, ROC_METHOD_BLOCKING, "string name, Listener listener",
-     "void"},
+    {"join", room_join, 2, ROC_METHOD_BLOCKING,
+     "string name, Listener listener", "void"},
     {"say", room_say, 1, ROC_METHOD_BLOCKING, "string text", "void"},
     {"leave", room_leave, 0, ROC_METHOD_BLOCKING, "", "void"},
     {"who", room_who, 0, 0, "", "list<string>"},

@@ -98,7 +98,8 @@ static int publish_round(roc_daemon *d, roc_arena *a, uint64_t seq,
 
         roc_value *q = roc_value_map(a, 3);
         roc_value *vals[3] = {roc_value_str(a, symbols[i]),
-                              roc_value_float(a, price), roc_value_uint(a, seq)};
+                              roc_value_float(a, price),
+                              roc_value_uint(a, seq)};
         for (size_t k = 0; q && k < 3; k++) {
             roc_value *key = roc_value_str(a, keys[k]);
             if (!key || !vals[k] || roc_value_map_set(q, k, key, vals[k]) != 0)
