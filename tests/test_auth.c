@@ -443,6 +443,43 @@ static void test_auth_authorization_hook(void **state)
     roc_daemon_close(d);
 }
 
+/* A keyed daemon whose key is optional: lookups stay open to everyone,
+ * changes need the key (roc-ns --open-lookups). */
+static void test_auth_optional_key_open_reads(void **state)
+{
+    (void)state;
+    roc_daemon_opts o;
+    roc_daemon_opts_init(&o);
+    o.key_file = keyfile;
+    o.key_optional = true;
+    o.authorize = authz;
+    roc_daemon *d = NULL;
+    roc_error err = ROC_ERROR_INIT;
+    assert_int_equal(roc_daemon_open(&d, "tcp://127.0.0.1:0", &o, &err), 0);
+    roc_daemon_register(d, "obj", &servant, NULL);
+    roc_daemon_start(d);
+    roc_client_set_key(NULL, 0, NULL);
+    assert_int_equal(call(d, "get", &err), 0);
+    assert_int_equal(call(d, "set", &err), ROC_EUNAUTH);
+    roc_daemon_close(d);
+    /* a new daemon (a new connection): with the key, set is allowed */
+    assert_int_equal(roc_daemon_open(&d, "tcp://127.0.0.1:0", &o, &err), 0);
+    roc_daemon_register(d, "obj", &servant, NULL);
+    roc_daemon_start(d);
+    assert_int_equal(roc_client_set_key_file(keyfile, &err), 0);
+    assert_int_equal(call(d, "set", &err), 0);
+    roc_daemon_close(d);
+    /* and a wrong key is still told so */
+    assert_int_equal(roc_daemon_open(&d, "tcp://127.0.0.1:0", &o, &err), 0);
+    roc_daemon_register(d, "obj", &servant, NULL);
+    roc_daemon_start(d);
+    assert_int_equal(roc_client_set_key_file(otherkey, &err), 0);
+    assert_int_equal(call(d, "get", &err), ROC_EUNAUTH);
+    roc_client_set_key(NULL, 0, NULL);
+    roc_error_clear(&err);
+    roc_daemon_close(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -453,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_auth_call_before_proof_refused),
         cmocka_unit_test(test_auth_replayed_handshake_fails),
         cmocka_unit_test(test_auth_authorization_hook),
+        cmocka_unit_test(test_auth_optional_key_open_reads),
     };
     return cmocka_run_group_tests_name("auth", tests, setup_all, teardown_all);
 }

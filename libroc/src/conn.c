@@ -1354,7 +1354,7 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
                 rc = roci_proof(c->key, "roc-server", c->cnonce, c->snonce,
                                 proof);
             if (rc == 0)
-                rc = b ? build_hello(b, c->snonce, true,
+                rc = b ? build_hello(b, c->snonce, !c->key_optional,
                                      h.has_nonce ? proof : NULL)
                        : ROC_ENOMEM;
             if (rc) {
@@ -1363,9 +1363,12 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
             }
             pthread_mutex_lock(&c->mtx);
             if (c->state == ROCI_ST_HELLO)
-                c->state = ROCI_ST_AUTH;
+                c->state = c->key_optional ? ROCI_ST_OPEN : ROCI_ST_AUTH;
             pthread_mutex_unlock(&c->mtx);
-            return roci_conn_send(c, b->data, b->len, NULL);
+            int src = roci_conn_send(c, b->data, b->len, NULL);
+            if (src == 0 && c->key_optional)
+                opened(c); /* served at once; proving the key is optional */
+            return src;
         }
         if (!b || build_hello(b, NULL, false, NULL) != 0) {
             roci_conn_close(c, ROC_ENOMEM, "out of memory");
@@ -1380,7 +1383,8 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
             opened(c);
         return src;
     }
-    if (c->state == ROCI_ST_AUTH) {
+    if (c->state == ROCI_ST_AUTH ||
+        (kind == ROCI_AUTH && c->key && c->key_optional && !c->authenticated)) {
         if (kind == ROCI_AUTH) {
             uint8_t got[ROCI_PROOF_LEN], want[ROCI_PROOF_LEN];
             if (nelem != 3 || rd_fixed_bin(&r, got, ROCI_PROOF_LEN) ||
@@ -1398,10 +1402,12 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
             }
             pthread_mutex_lock(&c->mtx);
             c->authenticated = true;
-            if (c->state == ROCI_ST_AUTH)
+            bool was_auth = c->state == ROCI_ST_AUTH;
+            if (was_auth)
                 c->state = ROCI_ST_OPEN;
             pthread_mutex_unlock(&c->mtx);
-            opened(c);
+            if (was_auth)
+                opened(c);
             return 0;
         }
         uint64_t cid = 0;
@@ -1709,7 +1715,9 @@ static int client_handshake(roci_conn *c, nng_aio *aio, int timeout_ms,
                                  ? "no common protocol version"
                                  : "the daemon's hello is malformed");
     c->roff = 4 + n;
-    if (!h.auth)
+    /* a daemon whose key is optional proves it too: a client holding a key
+     * then proves its own and is served as authenticated */
+    if (!h.auth && !(key.len && h.has_proof))
         return 0;
     if (!key.len)
         return roc_error_set(err, ROC_EUNAUTH,

@@ -885,6 +885,7 @@ static void acc_cb(void *arg)
             c->keepalive_ms = d->opts.keepalive_ms;
             c->idle_timeout_ms = d->opts.idle_timeout_ms;
             c->key = d->key.len ? &d->key : NULL;
+            c->key_optional = d->opts.key_optional;
             c->tls = roci_url_is_tls(d->url);
             if (attach(d, c)) {
                 atomic_fetch_add(&d->accepted, 1);

@@ -20,6 +20,7 @@
 struct roc_ns {
     roc_naming_NameServer *p;
     char *uri;
+    char *note; /* the location was a fallback: why (for error messages) */
 };
 
 /* Where the name server is when nobody said: ROC_NS, else the first one
@@ -50,8 +51,10 @@ int roc_ns_open(roc_ns **out, const char *url, roc_error *err)
     if (!out)
         return roc_error_set(err, ROC_EINVAL, "roc_ns_open: no handle");
     *out = NULL;
+    char why[300] = "";
+    bool fallback = false;
     if (!url || !*url)
-        url = roc_ns_default_url();
+        url = ns_where(why, sizeof why, &fallback);
     char *uri; /* (url may point at a thread-local copy: used at once) */
     if (strncasecmp(url, "ROC:", 4) == 0) {
         uri = strdup(url);
@@ -71,8 +74,17 @@ int roc_ns_open(roc_ns **out, const char *url, roc_error *err)
         return roc_error_set(err, ROC_ENOMEM, "out of memory");
     }
     ns->uri = uri;
+    if (fallback && why[0]) {
+        size_t n = strlen(why) + 160;
+        if ((ns->note = malloc(n)) != NULL)
+            snprintf(ns->note, n,
+                     "ROC_NS is not set and no name server was found on the "
+                     "LAN (%s): fell back to " ROC_NS_DEFAULT_URL,
+                     why);
+    }
     int rc = roc_naming_NameServer_open(&ns->p, uri, err);
     if (rc) {
+        free(ns->note);
         free(uri);
         free(ns);
         return rc;
@@ -86,6 +98,7 @@ void roc_ns_close(roc_ns *ns)
     if (!ns)
         return;
     roc_naming_NameServer_close(ns->p);
+    free(ns->note);
     free(ns->uri);
     free(ns);
 }
@@ -114,13 +127,28 @@ static int map_err(int rc, roc_error *err)
     return rc;
 }
 
+/* A name server that does not answer at a fallback location: say why
+ * that location was taken. */
+static int add_note(roc_ns *ns, int rc, roc_error *err)
+{
+    if (!ns || !ns->note || !err || !err->message ||
+        (rc != ROC_ECONNREFUSED && rc != ROC_EUNREACHABLE &&
+         rc != ROC_ETIMEDOUT && rc != ROC_ECLOSED && rc != ROC_ETRANSPORT))
+        return rc;
+    char *m = strdup(err->message);
+    if (m)
+        roc_error_set(err, rc, "%s (%s)", m, ns->note);
+    free(m);
+    return rc;
+}
+
 /* Runs one stub call with a private error when the caller gave none (the
  * exception type is needed to map it). */
-#define NS_CALL(err, call)                                                     \
+#define NS_CALL(ns, err, call)                                                 \
     do {                                                                       \
         roc_error local_ = ROC_ERROR_INIT;                                     \
         roc_error *e_ = (err) ? (err) : &local_;                               \
-        int rc_ = map_err((call), e_);                                         \
+        int rc_ = add_note((ns), map_err((call), e_), e_);                     \
         roc_error_clear(&local_);                                              \
         return rc_;                                                            \
     } while (0)
@@ -154,7 +182,7 @@ int roc_ns_register(roc_ns *ns, const char *name, const char *uri,
                     const char *const *meta, size_t n_meta, unsigned flags,
                     roc_error *err)
 {
-    NS_CALL(err, do_register(ns, name, uri, meta, n_meta, flags, e_));
+    NS_CALL(ns, err, do_register(ns, name, uri, meta, n_meta, flags, e_));
 }
 
 static void pause_ms(int ms)
@@ -198,7 +226,7 @@ static int do_lookup_all(roc_ns *ns, const char *name, int wait_ms,
 int roc_ns_lookup_all(roc_ns *ns, const char *name, int wait_ms, roc_arena *a,
                       const char ***uris, size_t *n, roc_error *err)
 {
-    NS_CALL(err, do_lookup_all(ns, name, wait_ms, a, uris, n, e_));
+    NS_CALL(ns, err, do_lookup_all(ns, name, wait_ms, a, uris, n, e_));
 }
 
 static int do_lookup(roc_ns *ns, const char *name, int wait_ms, char **uri,
@@ -224,7 +252,7 @@ static int do_lookup(roc_ns *ns, const char *name, int wait_ms, char **uri,
 int roc_ns_lookup(roc_ns *ns, const char *name, int wait_ms, char **uri,
                   roc_error *err)
 {
-    NS_CALL(err, do_lookup(ns, name, wait_ms, uri, e_));
+    NS_CALL(ns, err, do_lookup(ns, name, wait_ms, uri, e_));
 }
 
 /* Converts decoded entries to the public struct, in a. */
@@ -265,7 +293,7 @@ static int do_list(roc_ns *ns, const char *pattern, roc_ns_match how,
 int roc_ns_list(roc_ns *ns, const char *pattern, roc_ns_match how, roc_arena *a,
                 roc_ns_entry **entries, size_t *n, roc_error *err)
 {
-    NS_CALL(err, do_list(ns, pattern, how, a, entries, n, e_));
+    NS_CALL(ns, err, do_list(ns, pattern, how, a, entries, n, e_));
 }
 
 static int do_lookup_meta(roc_ns *ns, const char *const *tags, size_t n_tags,
@@ -288,7 +316,7 @@ int roc_ns_lookup_meta(roc_ns *ns, const char *const *tags, size_t n_tags,
                        bool any, roc_arena *a, roc_ns_entry **entries,
                        size_t *n, roc_error *err)
 {
-    NS_CALL(err, do_lookup_meta(ns, tags, n_tags, any, a, entries, n, e_));
+    NS_CALL(ns, err, do_lookup_meta(ns, tags, n_tags, any, a, entries, n, e_));
 }
 
 static int do_remove(roc_ns *ns, const char *pattern, roc_ns_match how,
@@ -310,7 +338,7 @@ static int do_remove(roc_ns *ns, const char *pattern, roc_ns_match how,
 int roc_ns_remove(roc_ns *ns, const char *pattern, roc_ns_match how,
                   size_t *removed, roc_error *err)
 {
-    NS_CALL(err, do_remove(ns, pattern, how, removed, e_));
+    NS_CALL(ns, err, do_remove(ns, pattern, how, removed, e_));
 }
 
 static int do_remove_uri(roc_ns *ns, const char *name, const char *uri,
@@ -332,7 +360,7 @@ static int do_remove_uri(roc_ns *ns, const char *name, const char *uri,
 int roc_ns_remove_uri(roc_ns *ns, const char *name, const char *uri,
                       size_t *removed, roc_error *err)
 {
-    NS_CALL(err, do_remove_uri(ns, name, uri, removed, e_));
+    NS_CALL(ns, err, do_remove_uri(ns, name, uri, removed, e_));
 }
 
 static int do_set_meta(roc_ns *ns, const char *name, const char *const *meta,
@@ -350,7 +378,7 @@ static int do_set_meta(roc_ns *ns, const char *name, const char *const *meta,
 int roc_ns_set_meta(roc_ns *ns, const char *name, const char *const *meta,
                     size_t n_meta, roc_error *err)
 {
-    NS_CALL(err, do_set_meta(ns, name, meta, n_meta, e_));
+    NS_CALL(ns, err, do_set_meta(ns, name, meta, n_meta, e_));
 }
 
 static int do_count(roc_ns *ns, uint64_t *count, roc_error *err)
@@ -365,7 +393,7 @@ static int do_count(roc_ns *ns, uint64_t *count, roc_error *err)
 
 int roc_ns_count(roc_ns *ns, uint64_t *count, roc_error *err)
 {
-    NS_CALL(err, do_count(ns, count, e_));
+    NS_CALL(ns, err, do_count(ns, count, e_));
 }
 
 static int do_ping(roc_ns *ns, roc_error *err)
@@ -388,7 +416,7 @@ static int do_ping(roc_ns *ns, roc_error *err)
 
 int roc_ns_ping(roc_ns *ns, roc_error *err)
 {
-    NS_CALL(err, do_ping(ns, e_));
+    NS_CALL(ns, err, do_ping(ns, e_));
 }
 
 /* ------------------------------------------------------------ resolution */
@@ -422,11 +450,9 @@ int roci_naming_resolve(const roc_uri *u, int timeout_ms, char ***uris,
         return roc_error_set(err, ROC_EINVAL, "not a ROCNAME:/ROCMETA: URI");
     roc_ns *ns = NULL;
     roc_arena *a = NULL;
-    char why[300] = "";
-    bool fallback = false;
-    const char *where = u->url ? u->url : ns_where(why, sizeof why, &fallback);
-    bool lan = !u->url && !fallback && !(getenv("ROC_NS") && *getenv("ROC_NS"));
-    int rc = roc_ns_open(&ns, where, err);
+    bool lan = !u->url && !(getenv("ROC_NS") && *getenv("ROC_NS"));
+    int rc = roc_ns_open(&ns, u->url, err);
+    lan = lan && rc == 0 && !ns->note;
     if (rc)
         return rc;
     roc_ns_set_timeout(ns, timeout_ms);
@@ -454,13 +480,9 @@ int roci_naming_resolve(const roc_uri *u, int timeout_ms, char ***uris,
     if (rc == ROC_ENOMEM) {
         roc_error_set(err, rc, "out of memory");
     } else if (rc) {
-        roc_error_set(err, rc, "%s: name server %s: %s%s%s%s",
+        roc_error_set(err, rc, "%s: name server %s: %s",
                       u->kind == ROC_URI_NAME ? u->id : "ROCMETA",
-                      roc_ns_uri(ns), e.message ? e.message : roc_strerror(rc),
-                      fallback ? " (ROC_NS is not set and no name server was "
-                                 "found on the LAN: "
-                               : "",
-                      fallback ? why : "", fallback ? "; fell back to the default)" : "");
+                      roc_ns_uri(ns), e.message ? e.message : roc_strerror(rc));
         if (lan && rc != ROC_ENOTFOUND && rc != ROC_EBADARGS)
             roci_discover_ns_forget(); /* look again next time */
     } else if (nv == 0) {

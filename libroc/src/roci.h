@@ -139,6 +139,7 @@ struct roci_conn {
     bool ping_out;
     /* security */
     const roci_key *key;    /* server: the daemon's key (NULL: none) */
+    bool key_optional;      /* server: serve peers without the key too */
     uint8_t cnonce[ROCI_NONCE_LEN];
     uint8_t snonce[ROCI_NONCE_LEN];
     bool has_cnonce;

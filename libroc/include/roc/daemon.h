@@ -91,6 +91,9 @@ typedef struct roc_daemon_opts {
     const char *key_file;    /* pre-shared key: clients must prove it
                                 (NULL: ROC_KEY_FILE from the environment if
                                 set, else no key) */
+    bool key_optional;       /* with a key: also serve peers that do not
+                                prove it (authorize then tells them apart
+                                by roc_peer_info.authenticated) */
     roc_authorize_fn authorize; /* optional per-call authorization */
     void *authorize_arg;
     /* LAN discovery (roc/discovery.h): announce every registered object
