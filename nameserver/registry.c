@@ -623,6 +623,7 @@ int ns_registry_register_lease(ns_registry *r, const char *name,
     }
     pthread_mutex_lock(&r->wmtx);
     for (int tries = 0;; tries++) {
+        rc = 0;
         long idx = find(r, name);
         ns_entry *old = idx >= 0 ? r->v[idx] : NULL;
         ns_entry *ne = NULL;

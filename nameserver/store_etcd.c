@@ -482,6 +482,11 @@ static int et_put(ns_store *base, ns_entry *e, uint64_t expect, ns_entry **cur,
         ns_entry_free(now);
         return 0;
     }
+    if (getenv("ROC_ETCD_DEBUG"))
+        fprintf(stderr, "conflict on %s: expect %llu, now %llu (%zu uris)\n",
+                e->name, (unsigned long long)expect,
+                (unsigned long long)(now ? now->rev : 0),
+                now ? now->n_uris : 0);
     if (cur)
         *cur = now;
     else

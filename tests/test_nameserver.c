@@ -1,7 +1,10 @@
 /* roc-ns's registry and stores (nameserver/registry.c, store_*.c), in
- * process: the same conformance cases against the memory and the SQLite
- * store; then the SQLite store across a real roc-ns process killed with
- * kill -9 (1000 registrations survive) and restarted.
+ * process: the same conformance cases against the memory, the SQLite and
+ * the etcd store (a 3-member cluster started here: tests/support/etcdfx;
+ * the etcd cases are skipped only when etcd is not installed); then the
+ * SQLite store across a real roc-ns process killed with kill -9 (1000
+ * registrations survive) and restarted. test_ns_etcd.c has etcd's fault
+ * tests.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +21,7 @@
 
 #include <roc/roc.h>
 
+#include "etcdfx.h"
 #include "registry.h"
 #include "testutil.h"
 
@@ -42,16 +46,23 @@ static const char *errtext(const roc_error *e)
 
 typedef struct fx {
     bool sqlite;
+    bool durable; /* sqlite, etcd */
     char *dir;
     char db[600];
+    char store[600]; /* --store form, for etcd */
     ns_registry *reg;
 } fx;
+
+static etcdfx cluster;
+static bool have_etcd;
 
 static void fx_open(fx *f)
 {
     roc_error err = ROC_ERROR_INIT;
     ns_store *st = NULL;
-    if (f->sqlite)
+    if (f->store[0])
+        assert_ok(ns_store_open(&st, f->store, &err), &err);
+    else if (f->sqlite)
         assert_ok(ns_store_sqlite_open(&st, f->db, &err), &err);
     else
         assert_ok(ns_store_memory_open(&st, &err), &err);
@@ -66,10 +77,32 @@ static int setup_mem(void **state)
     return 0;
 }
 
+/* A fresh key prefix on the shared cluster for each test. */
+static int setup_etcd(void **state)
+{
+    static int seq;
+    fx *f = calloc(1, sizeof *f);
+    *state = f;
+    if (!have_etcd)
+        return 0; /* the test skips */
+    f->durable = true;
+    snprintf(f->store, sizeof f->store, "etcd://%s/conf-%d-%d",
+             cluster.endpoints, (int)getpid(), ++seq);
+    fx_open(f);
+    return 0;
+}
+
+#define SKIP_IF_NO_STORE(f)                                                    \
+    do {                                                                       \
+        if (!(f)->reg)                                                         \
+            skip();                                                            \
+    } while (0)
+
 static int setup_sqlite(void **state)
 {
     fx *f = calloc(1, sizeof *f);
     f->sqlite = true;
+    f->durable = true;
     f->dir = tu_mkdtemp();
     snprintf(f->db, sizeof f->db, "%s/ns.db", f->dir);
     fx_open(f);
@@ -81,7 +114,8 @@ static int teardown_fx(void **state)
 {
     fx *f = *state;
     ns_registry_close(f->reg);
-    tu_rmtree(f->dir);
+    if (f->dir)
+        tu_rmtree(f->dir);
     free(f->dir);
     free(f);
     return 0;
@@ -101,6 +135,7 @@ static void fx_reopen(fx *f)
 static void test_store_register_and_reload(void **state)
 {
     fx *f = *state;
+    SKIP_IF_NO_STORE(f);
     roc_error err = ROC_ERROR_INIT;
     const char *tags[] = {"a", "b", "a"}; /* duplicates kept once */
     assert_ok(ns_registry_register(f->reg, "n.one", "ROC:o@tcp://h:1", tags, 3,
@@ -121,7 +156,7 @@ static void test_store_register_and_reload(void **state)
     roc_arena_new(&a);
     roc_ns_entry e;
     int rc = ns_registry_lookup(f->reg, "n.one", a, &e, &err);
-    if (!f->sqlite) {
+    if (!f->durable) {
         assert_int_equal(rc, ROC_ENOTFOUND);
         assert_int_equal(ns_registry_count(f->reg), 0);
     } else {
@@ -141,6 +176,7 @@ static void test_store_register_and_reload(void **state)
 static void test_store_remove_and_reload(void **state)
 {
     fx *f = *state;
+    SKIP_IF_NO_STORE(f);
     roc_error err = ROC_ERROR_INIT;
     char name[32];
     for (int i = 0; i < 20; i++) {
@@ -163,7 +199,7 @@ static void test_store_remove_and_reload(void **state)
     const char *t[] = {"kept"};
     assert_ok(ns_registry_set_meta(f->reg, "rm.17", t, 1, &err), &err);
     fx_reopen(f);
-    if (!f->sqlite)
+    if (!f->durable)
         return;
     assert_int_equal(ns_registry_count(f->reg), 8);
     roc_arena *a = NULL;
@@ -185,6 +221,7 @@ static void test_store_remove_and_reload(void **state)
 static void test_store_limits(void **state)
 {
     fx *f = *state;
+    SKIP_IF_NO_STORE(f);
     roc_error err = ROC_ERROR_INIT;
     char uri[64];
     for (int i = 0; i < ROC_NS_MAX_URIS; i++) {
@@ -214,6 +251,81 @@ static void test_store_limits(void **state)
                                           t17b, 17, ROC_NS_ADD_REPLICA, &err),
                      ROC_EBADARGS);
     assert_non_null(strstr(err.message, "at most 32"));
+    roc_error_clear(&err);
+}
+
+typedef struct lease_wait {
+    ns_registry *reg;
+    const char *name;
+} lease_wait;
+
+static bool name_gone(void *arg)
+{
+    lease_wait *w = arg;
+    roc_arena *a = NULL;
+    roc_arena_new(&a);
+    roc_ns_entry e;
+    bool gone = ns_registry_lookup(w->reg, w->name, a, &e, NULL) ==
+                ROC_ENOTFOUND;
+    roc_arena_free(a);
+    return gone;
+}
+
+/* Registrations under a lease: kept alive by keepalive, gone when it is
+ * revoked or lapses; a dead lease cannot be renewed or joined. */
+static void test_store_leases(void **state)
+{
+    fx *f = *state;
+    SKIP_IF_NO_STORE(f);
+    roc_error err = ROC_ERROR_INIT;
+    uint64_t l1 = 0, l2 = 0;
+    assert_ok(ns_registry_register_lease(f->reg, "ls.a", "ROC:a@tcp://h:1",
+                                         NULL, 0, 0, 1, &l1, &err),
+              &err);
+    assert_true(l1 != 0);
+    /* a second name joins the lease */
+    assert_ok(ns_registry_register_lease(f->reg, "ls.b", "ROC:b@tcp://h:1",
+                                         NULL, 0, 0, 0, &l1, &err),
+              &err);
+    assert_ok(ns_registry_register_lease(f->reg, "ls.c", "ROC:c@tcp://h:1",
+                                         NULL, 0, 0, 30, &l2, &err),
+              &err);
+    assert_ok(ns_registry_register(f->reg, "ls.plain", "ROC:p@tcp://h:1", NULL,
+                                   0, 0, &err),
+              &err);
+    assert_int_equal(ns_registry_register_lease(f->reg, "ls.bad",
+                                                "ROC:p@tcp://h:1", NULL, 0, 0,
+                                                0, &(uint64_t){0}, &err),
+                     ROC_EBADARGS);
+    /* kept alive past its TTL of 1 s */
+    uint64_t until = tu_now_ms() + 1600;
+    unsigned ttl = 0;
+    while (tu_now_ms() < until) {
+        assert_ok(ns_registry_keepalive(f->reg, l1, &ttl, &err), &err);
+        lease_wait w = {f->reg, "ls.a"};
+        assert_false(name_gone(&w));
+        tu_wait_for(name_gone, &(lease_wait){f->reg, "ls.none"}, 250);
+    }
+    assert_true(ttl >= 1);
+    /* then left alone: both names go within TTL + margin (etcd: up to 2 x
+     * TTL and an election, notes/etcd.md) */
+    uint64_t t0 = tu_now_ms();
+    lease_wait wa = {f->reg, "ls.a"}, wb = {f->reg, "ls.b"};
+    assert_true(tu_wait_for(name_gone, &wa, 5000));
+    assert_true(tu_wait_for(name_gone, &wb, 1000));
+    print_message("    lease of 1 s lapsed: names gone after %llu ms\n",
+                  (unsigned long long)(tu_now_ms() - t0));
+    assert_int_equal(ns_registry_keepalive(f->reg, l1, &ttl, &err),
+                     ROC_ENOTFOUND);
+    assert_int_equal(ns_registry_register_lease(f->reg, "ls.d",
+                                                "ROC:d@tcp://h:1", NULL, 0, 0,
+                                                0, &l1, &err),
+                     ROC_ENOTFOUND);
+    /* revoke: at once */
+    assert_ok(ns_registry_revoke(f->reg, l2, &err), &err);
+    lease_wait wc = {f->reg, "ls.c"};
+    assert_true(name_gone(&wc));
+    assert_int_equal(ns_registry_count(f->reg), 1);
     roc_error_clear(&err);
 }
 
@@ -351,8 +463,29 @@ int main(void)
                                         teardown_fx),
         cmocka_unit_test_setup_teardown(test_store_limits, setup_sqlite,
                                         teardown_fx),
+        cmocka_unit_test_setup_teardown(test_store_register_and_reload,
+                                        setup_etcd, teardown_fx),
+        cmocka_unit_test_setup_teardown(test_store_remove_and_reload,
+                                        setup_etcd, teardown_fx),
+        cmocka_unit_test_setup_teardown(test_store_limits, setup_etcd,
+                                        teardown_fx),
+        cmocka_unit_test_setup_teardown(test_store_leases, setup_mem,
+                                        teardown_fx),
+        cmocka_unit_test_setup_teardown(test_store_leases, setup_sqlite,
+                                        teardown_fx),
+        cmocka_unit_test_setup_teardown(test_store_leases, setup_etcd,
+                                        teardown_fx),
         cmocka_unit_test(test_sqlite_survives_kill9),
         cmocka_unit_test(test_sqlite_unusable_file),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (!etcdfx_bin())
+        print_message("[  NOTE    ] etcd is not installed "
+                      "(apt-get install etcd-server): etcd cases skip\n");
+    else if (etcdfx_start(&cluster, 3, 20000) != 0)
+        fail_msg("the etcd cluster did not start");
+    else
+        have_etcd = true;
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    etcdfx_stop(&cluster);
+    return rc;
 }
