@@ -923,9 +923,9 @@ int ns_registry_keepalive(ns_registry *r, uint64_t id, unsigned *ttl_s,
 {
     if (r->store->ops->lease_keepalive)
         return r->store->ops->lease_keepalive(r->store, id, ttl_s, err);
-    int rc = roc_error_set(err, ROC_ENOTFOUND,
-                           "lease %llu has expired or never was",
-                           (unsigned long long)id);
+    int rc =
+        roc_error_set(err, ROC_ENOTFOUND, "lease %llu has expired or never was",
+                      (unsigned long long)id);
     pthread_mutex_lock(&r->lmtx);
     for (size_t i = 0; i < r->n_leases; i++)
         if (r->leases[i].id == id) {

@@ -30,7 +30,7 @@ typedef struct ns_entry {
     size_t n_uris;
     char **meta;
     size_t n_meta;
-    uint64_t rev;  /* shared stores: revision of the last change; else 0 */
+    uint64_t rev;   /* shared stores: revision of the last change; else 0 */
     uint64_t lease; /* the lease holding it, 0 for none */
 } ns_entry;
 

@@ -229,10 +229,10 @@ static ns_entry *entry_from_kv(const et_store *s, json_t *kv)
         char *val = b64_dec(v64, NULL);
         json_t *o = val ? json_loads(val, 0, NULL) : NULL;
         free(val);
-        if (o && (json_strv(json_object_get(o, "uris"), &e->uris,
-                            &e->n_uris) != 0 ||
-                  json_strv(json_object_get(o, "meta"), &e->meta,
-                            &e->n_meta) != 0)) {
+        if (o &&
+            (json_strv(json_object_get(o, "uris"), &e->uris, &e->n_uris) != 0 ||
+             json_strv(json_object_get(o, "meta"), &e->meta, &e->n_meta) !=
+                 0)) {
             json_decref(o);
             ns_entry_free(e);
             return NULL;
@@ -290,9 +290,8 @@ enum { AT_OK, AT_RETRY, AT_AMBIGUOUS, AT_FAIL };
 /* One POST of body to ep+path on h within timeout_ms. AT_RETRY: nothing
  * happened, try another endpoint; AT_AMBIGUOUS: the request may have been
  * applied; AT_FAIL: etcd refused it (err says why). */
-static int attempt(CURL *h, const char *ep, const char *path,
-                   const char *body, int timeout_ms, json_t **out,
-                   roc_error *err)
+static int attempt(CURL *h, const char *ep, const char *path, const char *body,
+                   int timeout_ms, json_t **out, roc_error *err)
 {
     char url[600];
     snprintf(url, sizeof url, "%s%s", ep, path);
@@ -330,15 +329,16 @@ static int attempt(CURL *h, const char *ep, const char *path,
              * (unavailable: no leader, leader changed, stopping) and 4
              * (deadline exceeded) may succeed elsewhere or later. */
             json_int_t code = json_integer_value(json_object_get(j, "code"));
-            const char *msg =
-                json_string_value(json_object_get(j, "message"));
+            const char *msg = json_string_value(json_object_get(j, "message"));
             res = code == 14 || code == 4 || status >= 500 ? AT_AMBIGUOUS
                                                            : AT_FAIL;
             if (code == 14 && msg && strstr(msg, "no leader"))
                 res = AT_RETRY;
             roc_error_set(err, code == 5 ? ROC_ENOTFOUND : ROC_EUNAVAIL,
                           "etcd at %s: HTTP %ld: %s", ep, status,
-                          msg ? msg : b.p ? b.p : "no answer");
+                          msg   ? msg
+                          : b.p ? b.p
+                                : "no answer");
             json_decref(j);
         }
     }
@@ -363,8 +363,8 @@ static int et_call(et_store *s, const char *path, json_t *req, json_t **out,
     int rc = ROC_EUNREACHABLE;
     size_t failed = 0;
     for (;;) {
-        int at = attempt(s->h, s->eps[s->cur], path, body, s->timeout_ms, out,
-                         err);
+        int at =
+            attempt(s->h, s->eps[s->cur], path, body, s->timeout_ms, out, err);
         if (at == AT_OK) {
             roc_error_clear(err);
             rc = 0;
@@ -443,9 +443,9 @@ static int et_put(ns_store *base, ns_entry *e, uint64_t expect, ns_entry **cur,
                                              jb64(key), "target", "MOD",
                                              "result", "EQUAL", "mod_revision",
                                              jstr_u64(expect)));
-    json_t *req = json_pack(
-        "{s:o, s:[{s:o}], s:[{s:{s:o}}]}", "compare", cmp, "success",
-        "request_put", put, "failure", "request_range", "key", jb64(key));
+    json_t *req = json_pack("{s:o, s:[{s:o}], s:[{s:{s:o}}]}", "compare", cmp,
+                            "success", "request_put", put, "failure",
+                            "request_range", "key", jb64(key));
     free(v64);
     free(val);
     free(key);
@@ -469,9 +469,8 @@ static int et_put(ns_store *base, ns_entry *e, uint64_t expect, ns_entry **cur,
         json_object_get(json_array_get(json_object_get(resp, "responses"), 0),
                         "response_range"),
         "kvs");
-    ns_entry *now = json_array_size(kvs)
-                        ? entry_from_kv(s, json_array_get(kvs, 0))
-                        : NULL;
+    ns_entry *now =
+        json_array_size(kvs) ? entry_from_kv(s, json_array_get(kvs, 0)) : NULL;
     json_decref(resp);
     /* A retried write may have been applied by the attempt that timed out:
      * finding exactly what we wrote is success. */
@@ -482,11 +481,6 @@ static int et_put(ns_store *base, ns_entry *e, uint64_t expect, ns_entry **cur,
         ns_entry_free(now);
         return 0;
     }
-    if (getenv("ROC_ETCD_DEBUG"))
-        fprintf(stderr, "conflict on %s: expect %llu, now %llu (%zu uris)\n",
-                e->name, (unsigned long long)expect,
-                (unsigned long long)(now ? now->rev : 0),
-                now ? now->n_uris : 0);
     if (cur)
         *cur = now;
     else
@@ -505,14 +499,14 @@ static int et_del(ns_store *base, char *const *names, size_t n, uint64_t *rev,
         for (size_t i = at; i < n && i < at + MAX_TXN_OPS; i++) {
             char *key = key_of(s, names[i]);
             if (key)
-                json_array_append_new(
-                    ops, json_pack("{s:{s:o}}", "request_delete_range", "key",
-                                   jb64(key)));
+                json_array_append_new(ops, json_pack("{s:{s:o}}",
+                                                     "request_delete_range",
+                                                     "key", jb64(key)));
             free(key);
         }
         json_t *resp = NULL;
-        rc = et_call(s, "/v3/kv/txn", json_pack("{s:o}", "success", ops),
-                     &resp, NULL, err);
+        rc = et_call(s, "/v3/kv/txn", json_pack("{s:o}", "success", ops), &resp,
+                     NULL, err);
         if (rc == 0 && rev)
             *rev = jnum(json_object_get(resp, "header"), "revision");
         json_decref(resp);
@@ -525,9 +519,9 @@ static int et_lease_grant(ns_store *base, unsigned ttl_s, uint64_t *lease,
 {
     et_store *s = (et_store *)base;
     json_t *resp = NULL;
-    int rc = et_call(s, "/v3/lease/grant",
-                     json_pack("{s:o}", "TTL", jstr_u64(ttl_s)), &resp, NULL,
-                     err);
+    int rc =
+        et_call(s, "/v3/lease/grant",
+                json_pack("{s:o}", "TTL", jstr_u64(ttl_s)), &resp, NULL, err);
     if (rc == 0) {
         *lease = jnum(resp, "ID");
         if (!*lease)
@@ -542,9 +536,9 @@ static int et_lease_keepalive(ns_store *base, uint64_t lease, unsigned *ttl_s,
 {
     et_store *s = (et_store *)base;
     json_t *resp = NULL;
-    int rc = et_call(s, "/v3/lease/keepalive",
-                     json_pack("{s:o}", "ID", jstr_u64(lease)), &resp, NULL,
-                     err);
+    int rc =
+        et_call(s, "/v3/lease/keepalive",
+                json_pack("{s:o}", "ID", jstr_u64(lease)), &resp, NULL, err);
     if (rc == 0) {
         /* a dead lease answers 200 with no TTL */
         uint64_t ttl = jnum(json_object_get(resp, "result"), "TTL");
@@ -563,9 +557,9 @@ static int et_lease_revoke(ns_store *base, uint64_t lease, uint64_t *rev,
 {
     et_store *s = (et_store *)base;
     json_t *resp = NULL;
-    int rc = et_call(s, "/v3/lease/revoke",
-                     json_pack("{s:o}", "ID", jstr_u64(lease)), &resp, NULL,
-                     err);
+    int rc =
+        et_call(s, "/v3/lease/revoke",
+                json_pack("{s:o}", "ID", jstr_u64(lease)), &resp, NULL, err);
     if (rc == 0 && rev)
         *rev = jnum(json_object_get(resp, "header"), "revision");
     json_decref(resp);
@@ -632,7 +626,8 @@ static size_t on_stream(char *data, size_t sz, size_t nm, void *arg)
         return 0;
     /* one JSON object per line; chunks do not follow lines */
     char *start = w->line.p, *nl;
-    while ((nl = memchr(start, '\n', w->line.n - (size_t)(start - w->line.p)))) {
+    while (
+        (nl = memchr(start, '\n', w->line.n - (size_t)(start - w->line.p)))) {
         json_t *m = json_loadb(start, (size_t)(nl - start), 0, NULL);
         if (m)
             on_message(w, m);
@@ -651,13 +646,13 @@ static size_t on_stream(char *data, size_t sz, size_t nm, void *arg)
 static bool probe(et_store *s, const char *ep)
 {
     CURL *h = curl_easy_init();
-    json_t *req = json_pack("{s:o, s:b}", "key", jb64(s->key_prefix),
-                            "count_only", 1);
+    json_t *req =
+        json_pack("{s:o, s:b}", "key", jb64(s->key_prefix), "count_only", 1);
     char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_t *out = NULL;
     bool ok = h && body &&
-              attempt(h, ep, "/v3/kv/range", body, s->timeout_ms, &out,
-                      NULL) == AT_OK;
+              attempt(h, ep, "/v3/kv/range", body, s->timeout_ms, &out, NULL) ==
+                  AT_OK;
     json_decref(out);
     json_decref(req);
     free(body);
@@ -692,10 +687,10 @@ static void *watch_main(void *arg)
             pthread_mutex_unlock(&s->mtx);
             w.resync = false;
         }
-        json_t *req = json_pack(
-            "{s:{s:o, s:o, s:o, s:b}}", "create_request", "key",
-            jb64(s->key_prefix), "range_end", jb64(s->range_end),
-            "start_revision", jstr_u64(w.next), "progress_notify", 1);
+        json_t *req =
+            json_pack("{s:{s:o, s:o, s:o, s:b}}", "create_request", "key",
+                      jb64(s->key_prefix), "range_end", jb64(s->range_end),
+                      "start_revision", jstr_u64(w.next), "progress_notify", 1);
         char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
         json_decref(req);
         char url[600];

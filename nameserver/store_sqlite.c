@@ -180,9 +180,11 @@ static void sq_close(ns_store *base)
     free(s);
 }
 
-static const ns_store_ops sq_ops = {
-    .kind = "sqlite", .load = sq_load, .put = sq_put, .del = sq_del,
-    .close = sq_close};
+static const ns_store_ops sq_ops = {.kind = "sqlite",
+                                    .load = sq_load,
+                                    .put = sq_put,
+                                    .del = sq_del,
+                                    .close = sq_close};
 
 int ns_store_sqlite_open(ns_store **out, const char *path, roc_error *err)
 {

@@ -265,8 +265,8 @@ static bool name_gone(void *arg)
     roc_arena *a = NULL;
     roc_arena_new(&a);
     roc_ns_entry e;
-    bool gone = ns_registry_lookup(w->reg, w->name, a, &e, NULL) ==
-                ROC_ENOTFOUND;
+    bool gone =
+        ns_registry_lookup(w->reg, w->name, a, &e, NULL) == ROC_ENOTFOUND;
     roc_arena_free(a);
     return gone;
 }

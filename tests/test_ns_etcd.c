@@ -50,8 +50,8 @@ static const char *errtext(const roc_error *e)
 /* A fresh key prefix per test: "etcd://eps/<tag>-<pid>". */
 static void store_url(char *buf, size_t len, const char *tag)
 {
-    snprintf(buf, len, "etcd://%s/%s-%d?timeout_ms=500", cluster.endpoints,
-             tag, (int)getpid());
+    snprintf(buf, len, "etcd://%s/%s-%d?timeout_ms=500", cluster.endpoints, tag,
+             (int)getpid());
 }
 
 /* ------------------------------------------------------------ processes */
@@ -64,8 +64,8 @@ typedef struct nsproc {
 
 static void ns_start(nsproc *s, const char *store)
 {
-    char *argv[] = {ns_bin,  "--url", "tcp://127.0.0.1:0", "--log", "warn",
-                    "--store", (char *)store, NULL};
+    char *argv[] = {ns_bin, "--url",   "tcp://127.0.0.1:0", "--log",
+                    "warn", "--store", (char *)store,       NULL};
     memset(s, 0, sizeof *s);
     s->pid = tu_spawn(argv, &s->out);
     assert_true(s->pid > 0);
@@ -177,8 +177,8 @@ static bool view_has(void *arg)
     roc_arena_new(&a);
     roc_ns_entry e;
     int rc = ns_registry_lookup(w->reg, w->name, a, &e, NULL);
-    bool ok = w->n_uris ? rc == 0 && e.n_uris == w->n_uris
-                        : rc == ROC_ENOTFOUND;
+    bool ok =
+        w->n_uris ? rc == 0 && e.n_uris == w->n_uris : rc == ROC_ENOTFOUND;
     roc_arena_free(a);
     return ok;
 }
@@ -200,9 +200,9 @@ static void test_two_registries_share_one_store(void **state)
     assert_ok(ns_store_open(&sb, url, &err), &err);
     assert_ok(ns_registry_open(&rb, sb, &err), &err);
 
-    assert_ok(ns_registry_register(ra, "two.a", "ROC:a@tcp://h:1", NULL, 0, 0,
-                                   &err),
-              &err);
+    assert_ok(
+        ns_registry_register(ra, "two.a", "ROC:a@tcp://h:1", NULL, 0, 0, &err),
+        &err);
     view_wait w = {rb, "two.a", 1};
     uint64_t t0 = now_us();
     assert_true(tu_wait_for(view_has, &w, 5000));
@@ -210,9 +210,9 @@ static void test_two_registries_share_one_store(void **state)
                   (unsigned long long)(now_us() - t0));
     /* B knows it exists; and even with a view that lagged, etcd's
      * condition refuses a second "register if absent" */
-    assert_int_equal(ns_registry_register(rb, "two.a", "ROC:b@tcp://h:2", NULL,
-                                          0, 0, &err),
-                     ROC_EEXIST);
+    assert_int_equal(
+        ns_registry_register(rb, "two.a", "ROC:b@tcp://h:2", NULL, 0, 0, &err),
+        ROC_EEXIST);
 
     adder x = {ra, 1, 0}, y = {rb, 2, 0};
     pthread_t tx, ty;

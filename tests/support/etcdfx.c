@@ -61,19 +61,32 @@ static pid_t spawn_member(etcdfx *fx, int i)
                  k ? "," : "", k, fx->pport[k]);
     }
     char *argv[] = {(char *)etcdfx_bin(),
-                    "--name", name,
-                    "--data-dir", data,
-                    "--listen-client-urls", lc,
-                    "--advertise-client-urls", ac,
-                    "--listen-peer-urls", lp,
-                    "--initial-advertise-peer-urls", ap,
-                    "--initial-cluster", cluster,
-                    "--initial-cluster-token", "roc-test",
-                    "--initial-cluster-state", "new",
-                    "--heartbeat-interval", "50",
-                    "--election-timeout", "500",
-                    "--experimental-watch-progress-notify-interval", "1s",
-                    "--log-level", "warn",
+                    "--name",
+                    name,
+                    "--data-dir",
+                    data,
+                    "--listen-client-urls",
+                    lc,
+                    "--advertise-client-urls",
+                    ac,
+                    "--listen-peer-urls",
+                    lp,
+                    "--initial-advertise-peer-urls",
+                    ap,
+                    "--initial-cluster",
+                    cluster,
+                    "--initial-cluster-token",
+                    "roc-test",
+                    "--initial-cluster-state",
+                    "new",
+                    "--heartbeat-interval",
+                    "50",
+                    "--election-timeout",
+                    "500",
+                    "--experimental-watch-progress-notify-interval",
+                    "1s",
+                    "--log-level",
+                    "warn",
                     NULL};
     pid_t pid = fork();
     if (pid == 0) {
@@ -82,8 +95,7 @@ static pid_t spawn_member(etcdfx *fx, int i)
             if (strncmp(*e, "ETCD", 4) == 0) {
                 char var[256];
                 snprintf(var, sizeof var, "%.*s",
-                         (int)(strchr(*e, '=') ? strchr(*e, '=') - *e : 0),
-                         *e);
+                         (int)(strchr(*e, '=') ? strchr(*e, '=') - *e : 0), *e);
                 unsetenv(var);
                 continue;
             }
@@ -166,8 +178,8 @@ int etcdfx_start(etcdfx *fx, int n, int timeout_ms)
         fx->cport[i] = free_port();
         fx->pport[i] = free_port();
         size_t l = strlen(fx->endpoints);
-        snprintf(fx->endpoints + l, sizeof fx->endpoints - l,
-                 "%s127.0.0.1:%d", i ? "," : "", fx->cport[i]);
+        snprintf(fx->endpoints + l, sizeof fx->endpoints - l, "%s127.0.0.1:%d",
+                 i ? "," : "", fx->cport[i]);
     }
     for (int i = 0; i < n; i++)
         fx->pid[i] = spawn_member(fx, i);
@@ -183,8 +195,7 @@ int etcdfx_leader(etcdfx *fx)
 {
     for (int i = 0; i < fx->n; i++) {
         char out[512];
-        if (fx->pid[i] <= 0 ||
-            !req(fx, i, "/v3/maintenance/status", "{}", out))
+        if (fx->pid[i] <= 0 || !req(fx, i, "/v3/maintenance/status", "{}", out))
             continue;
         char *m = strstr(out, "\"member_id\":\"");
         char *l = strstr(out, "\"leader\":\"");
