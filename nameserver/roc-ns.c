@@ -468,7 +468,7 @@ static void usage(FILE *f)
             "[--autoclean SECONDS] [--log LEVEL]\n"
             "              [--key-file F [--open-lookups]] [--tls-cert F] "
             "[--tls-ca F]\n"
-            "              [--tls-require-client-cert]\n"
+            "              [--tls-require-client-cert] [--no-announce]\n"
             "\n"
             "The ROC name server: maps names to object URIs.\n"
             "  --url URL            listen here (default tcp://0.0.0.0:9090)\n"
@@ -493,6 +493,10 @@ static void usage(FILE *f)
             "  --tls-ca F           CA file to check client certificates\n"
             "  --tls-require-client-cert  refuse clients without a "
             "certificate\n"
+            "  --no-announce        do not announce this name server on the "
+            "LAN\n"
+            "                       (DNS-SD " ROC_DISCOVER_NS_TYPE
+            " through avahi)\n"
             "Prints its URI on stdout; stops on SIGINT or SIGTERM.\n");
 }
 
@@ -505,6 +509,9 @@ int main(int argc, char **argv)
     bool open_lookups = false;
     roc_daemon_opts opts;
     roc_daemon_opts_init(&opts);
+    /* found on the LAN with no configuration (docs/discovery.md) */
+    opts.announce = true;
+    opts.announce_type = ROC_DISCOVER_NS_TYPE;
     const char *env_log = getenv("ROC_LOG");
     if (env_log && parse_level(env_log) >= 0)
         log_level = parse_level(env_log);
@@ -517,6 +524,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "--open-lookups") == 0) {
             open_lookups = true;
+            continue;
+        }
+        if (strcmp(a, "--no-announce") == 0) {
+            opts.announce = false;
             continue;
         }
         if (strcmp(a, "--tls-require-client-cert") == 0) {
@@ -666,6 +677,19 @@ int main(int argc, char **argv)
           !keyed         ? ""
           : open_lookups ? ", key required for changes"
                          : ", key required");
+    if (opts.announce) {
+        /* said once: the LAN cannot find us, clients need ROC_NS or --ns */
+        roc_error aerr = ROC_ERROR_INIT;
+        int arc = roc_daemon_announced(d, 0, &aerr);
+        if (arc == ROC_EUNAVAIL || arc == ROC_EEXIST)
+            logf_(LOG_WARN, "not announced on the LAN: %s; clients must be "
+                            "told where this name server is (ROC_NS, --ns)",
+                  aerr.message);
+        else
+            logf_(LOG_INFO, "announcing on the LAN as %s",
+                  ROC_DISCOVER_NS_TYPE);
+        roc_error_clear(&aerr);
+    }
 
     cleaner cl = {.srv = &srv, .interval_s = (int)autoclean};
     pthread_mutex_init(&cl.mtx, NULL);

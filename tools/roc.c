@@ -11,10 +11,12 @@
  *   ns meta NAME [TAG...]     ns count     ns ping
  *   call URI METHOD [ARG...]  each ARG one JSON value; prints the result
  *   introspect URI            prints the object's IDL
- *   ping URI                  stats URI          discover
+ *   ping URI                  stats URI
+ *   discover [TYPE] [--timeout S] [--json]   what the LAN announces
  *
- * URIs may be ROC:, ROCNAME: or ROCMETA: URIs. The name server is --ns,
- * else ROC_NS, else tcp://127.0.0.1:9090. Exit status: 0 on success, 1 when
+ * URIs may be ROC:, ROCNAME:, ROCMETA: or ROCDISCOVER: URIs. The name
+ * server is --ns, else ROC_NS, else the first one announced on the LAN
+ * (docs/discovery.md), else tcp://127.0.0.1:9090. Exit status: 0 on success, 1 when
  * the operation failed (message on stderr), 2 for a usage error.
  *
  * Security (docs/security.md): --key-file proves a daemon's pre-shared key
@@ -672,17 +674,132 @@ static int cmd_stats(int argc, char **argv)
                       "(roc.daemon.stats).");
 }
 
+#define U_DISCOVER "discover [TYPE] [--timeout S] [--json]"
+
+/* A map value of one discovered service, for --json. */
+static roc_value *discovered_value(roc_arena *a, const roc_discovered *s)
+{
+    roc_value *txt = roc_value_map(a, s->n_txt);
+    for (size_t i = 0; txt && i < s->n_txt; i++) {
+        const char *eq = strchr(s->txt[i], '=');
+        size_t kl = eq ? (size_t)(eq - s->txt[i]) : strlen(s->txt[i]);
+        roc_value_map_set(txt, i, roc_value_strn(a, s->txt[i], kl),
+                          eq ? roc_value_str(a, eq + 1) : roc_value_nil(a));
+    }
+    const char *keys[] = {"name", "type",  "domain", "host", "address",
+                          "port", "id",    "iface",  "uri",  "txt"};
+    roc_value *vals[] = {
+        roc_value_str(a, s->name),
+        roc_value_str(a, s->type),
+        roc_value_str(a, s->domain),
+        roc_value_str(a, s->host),
+        roc_value_str(a, s->address),
+        roc_value_uint(a, s->port),
+        s->id ? roc_value_str(a, s->id) : roc_value_nil(a),
+        s->iface ? roc_value_str(a, s->iface) : roc_value_nil(a),
+        s->uri ? roc_value_str(a, s->uri) : roc_value_nil(a),
+        txt,
+    };
+    size_t n = sizeof keys / sizeof keys[0];
+    roc_value *m = roc_value_map(a, n);
+    for (size_t i = 0; m && i < n; i++)
+        if (!vals[i] ||
+            roc_value_map_set(m, i, roc_value_str(a, keys[i]), vals[i]) != 0)
+            return NULL;
+    return m;
+}
+
 static int cmd_discover(int argc, char **argv)
 {
-    if (argc > 0 && is_help(argv[0])) {
-        printf("usage: roc discover\nLists name servers announced on the "
-               "LAN over DNS-SD (_roc-ns._tcp).\n");
-        return 0;
+    const char *type = NULL;
+    double secs = 3;
+    for (int i = 0; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("usage: roc %s\n"
+                   "Lists what is announced on the LAN over DNS-SD (through "
+                   "avahi):\nobjects and services (" ROC_DISCOVER_TYPE
+                   ") and name servers (" ROC_DISCOVER_NS_TYPE "),\nor only "
+                   "TYPE. Browses for S seconds (default 3); one line per "
+                   "service:\nNAME TYPE ADDRESS:PORT URI [iface=...].\n",
+                   U_DISCOVER);
+            return 0;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            opt_json = true;
+        } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+            char *end;
+            secs = strtod(argv[++i], &end);
+            if (*end || !(secs > 0 && secs <= 3600))
+                return usage_error(U_DISCOVER,
+                                   "--timeout wants seconds in (0, 3600], "
+                                   "got '%s'",
+                                   argv[i]);
+        } else if (argv[i][0] == '-') {
+            return usage_error(U_DISCOVER, "unknown option or missing value: %s",
+                               argv[i]);
+        } else if (!type) {
+            type = argv[i];
+        } else {
+            return usage_error(U_DISCOVER, "unexpected argument '%s'", argv[i]);
+        }
     }
-    (void)argv;
-    fprintf(stderr, "roc: discover: LAN discovery is not built into this "
-                    "roc yet\n");
-    return EXIT_FAIL;
+    const char *types[2] = {ROC_DISCOVER_TYPE, ROC_DISCOVER_NS_TYPE};
+    size_t ntypes = 2;
+    if (type) {
+        types[0] = type;
+        ntypes = 1;
+    }
+    roc_arena *a = NULL;
+    if (roc_arena_new(&a) != 0)
+        return fail(ROC_ENOMEM, NULL, "discover");
+    /* both types browsed at once would need two clients: half the time
+     * each is enough, a browser started late resolves in milliseconds */
+    int ms = (int)(secs * 1000 / (double)ntypes);
+    if (ms < 1)
+        ms = 1;
+    roc_value *all = roc_value_array(a, 0);
+    size_t total = 0;
+    int ex = 0;
+    for (size_t t = 0; t < ntypes && ex == 0; t++) {
+        roc_error err = ROC_ERROR_INIT;
+        roc_discovered *v = NULL;
+        size_t n = 0;
+        int rc = roc_discover_all(types[t], ms, a, &v, &n, &err);
+        if (rc) {
+            ex = fail(rc, &err, "discover");
+            if (rc == ROC_EUNAVAIL)
+                fprintf(stderr, "roc: name servers and objects must be given "
+                                "by address (--ns URL, ROC_NS, ROC: URIs)\n");
+            roc_error_clear(&err);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (opt_json) {
+                roc_value *m = discovered_value(a, &v[i]);
+                roc_value *na = roc_value_array(a, total + 1);
+                if (!m || !na) {
+                    ex = fail(ROC_ENOMEM, NULL, "discover");
+                    break;
+                }
+                for (size_t k = 0; k < total; k++)
+                    roc_value_array_set(na, k, &all->u.array.items[k]);
+                roc_value_array_set(na, total, m);
+                all = na;
+            } else {
+                printf("%s\t%s\t%s:%u\t%s", v[i].name, v[i].type,
+                       v[i].address, (unsigned)v[i].port,
+                       v[i].uri ? v[i].uri : "-");
+                if (v[i].iface)
+                    printf("\tiface=%s", v[i].iface);
+                printf("\n");
+            }
+            total++;
+        }
+    }
+    if (ex == 0 && opt_json)
+        ex = print_json(all);
+    roc_arena_free(a);
+    return ex;
 }
 
 static const command commands[] = {
@@ -691,7 +808,8 @@ static const command commands[] = {
     {"introspect", cmd_introspect, U_INTROSPECT, "print an object's IDL"},
     {"ping", cmd_ping, "ping URI", "ping the daemon serving an object"},
     {"stats", cmd_stats, "stats URI", "a daemon's counters"},
-    {"discover", cmd_discover, "discover", "name servers on the LAN"},
+    {"discover", cmd_discover, U_DISCOVER,
+     "objects, services and name servers on the LAN"},
 };
 #define N_CMDS (sizeof commands / sizeof commands[0])
 

@@ -78,8 +78,8 @@ int roc_ns_open(roc_ns **out, const char *url, roc_error *err)
         size_t n = strlen(why) + 160;
         if ((ns->note = malloc(n)) != NULL)
             snprintf(ns->note, n,
-                     "ROC_NS is not set and no name server was found on the "
-                     "LAN (%s): fell back to " ROC_NS_DEFAULT_URL,
+                     "ROC_NS is not set; no name server found on the LAN: "
+                     "%s; fell back to " ROC_NS_DEFAULT_URL,
                      why);
     }
     int rc = roc_naming_NameServer_open(&ns->p, uri, err);
