@@ -786,8 +786,10 @@ static int cmd_discover(int argc, char **argv)
                 roc_value_array_set(na, total, m);
                 all = na;
             } else {
-                printf("%s\t%s\t%s:%u\t%s", v[i].name, v[i].type,
-                       v[i].address, (unsigned)v[i].port,
+                bool v6 = strchr(v[i].address, ':') != NULL;
+                printf("%s\t%s\t%s%s%s:%u\t%s", v[i].name, v[i].type,
+                       v6 ? "[" : "", v[i].address, v6 ? "]" : "",
+                       (unsigned)v[i].port,
                        v[i].uri ? v[i].uri : "-");
                 if (v[i].iface)
                     printf("\tiface=%s", v[i].iface);

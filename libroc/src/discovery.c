@@ -408,8 +408,10 @@ static void browse_cb(AvahiServiceBrowser *sb, AvahiIfIndex iface,
     if (seen_has(b, key))
         return;
     /* freed by resolve_cb, or with the client */
-    avahi_service_resolver_new(b->c, iface, proto, name, type, domain,
-                               AVAHI_PROTO_UNSPEC, 0, resolve_cb, b);
+    /* the address of the protocol it was seen over: an A record for an
+     * IPv4 announcement (a link-local AAAA would need a scope id) */
+    avahi_service_resolver_new(b->c, iface, proto, name, type, domain, proto,
+                               0, resolve_cb, b);
 }
 
 static void browse_client_cb(AvahiClient *c, AvahiClientState st, void *arg)
@@ -1008,9 +1010,12 @@ void roci_discovery_stop(roc_daemon *d)
 }
 
 /* One look at d's announcements (locked): 0 all established, else a code
- * with the message in why. */
-static int announced_now(roc_daemon *d, char *why, size_t len)
+ * with the message in why; *transient when waiting may change it (probing,
+ * or avahi-daemon not running yet while the client waits for it). */
+static int announced_now(roc_daemon *d, char *why, size_t len,
+                         bool *transient)
 {
+    *transient = false;
     pdaemon *pd = pd_find(d);
     if (!pd || !pd->started || !pd->objs) {
         snprintf(why, len, "the daemon announces nothing (announce off, "
@@ -1024,6 +1029,7 @@ static int announced_now(roc_daemon *d, char *why, size_t len)
                  "serves at %s unannounced%s",
                  client_cause(e), avahi_strerror(e), pd->url,
                  pub.client ? " until avahi-daemon starts" : "");
+        *transient = pub.client != NULL;
         return ROC_EUNAVAIL;
     }
     for (pobj *o = pd->objs; o; o = o->next) {
@@ -1034,6 +1040,7 @@ static int announced_now(roc_daemon *d, char *why, size_t len)
         if (o->state != OBJ_ESTABLISHED) {
             snprintf(why, len, "%s is still being announced (probing)",
                      o->id);
+            *transient = true;
             return ROC_ETIMEDOUT;
         }
     }
@@ -1048,9 +1055,10 @@ int roc_daemon_announced(roc_daemon *d, int timeout_ms, roc_error *err)
     char why[400];
     for (;;) {
         pub_lock();
-        int rc = announced_now(d, why, sizeof why);
+        bool transient;
+        int rc = announced_now(d, why, sizeof why, &transient);
         pub_unlock();
-        if (rc != ROC_ETIMEDOUT || roci_now_ms() >= end)
+        if (!transient || roci_now_ms() >= end)
             return rc ? roc_error_set(err, rc, "%s", why) : 0;
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL); /* poll the state with a deadline */

@@ -51,8 +51,12 @@ reap_stale() { # namespaces left by a maker that died (SIGKILLed test)
     for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^roct[0-9]+[ab]$' || true); do
         pid=${n#roct}
         pid=${pid%[ab]}
-        kill -0 "$pid" 2>/dev/null || ns_del "$n"
+        alive "$pid" || ns_del "$n"
     done
+}
+
+alive() { # PID runs (a zombie does not count: its parent may be gone)
+    [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null
 }
 
 load() { # shellcheck disable=SC1091
@@ -111,7 +115,7 @@ start_avahi() { # H
     echo $! >"$hd/avahi.pid"
     local end=$((SECONDS + 20))
     until grep -q "Server startup complete" "$hd/avahi.log"; do
-        if [ $SECONDS -ge $end ] || ! kill -0 "$(cat "$hd/avahi.pid")" 2>/dev/null; then
+        if [ $SECONDS -ge $end ] || ! alive "$(cat "$hd/avahi.pid")"; then
             echo "avahi-daemon of $h did not start:" >&2
             cat "$hd/avahi.log" >&2
             return 1
@@ -165,7 +169,7 @@ stop-avahi)
     if [ -n "$pid" ]; then
         kill "$pid" 2>/dev/null || true
         end=$((SECONDS + 10))
-        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.05; done
+        while alive "$pid" && [ $SECONDS -lt $end ]; do sleep 0.05; done
     fi
     ;;
 start-avahi)

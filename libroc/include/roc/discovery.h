@@ -87,9 +87,11 @@ ROC_API int roc_discovery_available(roc_error *err);
 /* The state of d's announcements (roc_daemon_opts.announce): waits up to
  * timeout_ms (0: do not wait) until each object of d is established on the
  * LAN. 0 once all are; ROC_EUNAVAIL when avahi is not there (the message
- * names the cause: the daemon serves unannounced); ROC_ETIMEDOUT while
- * still probing; ROC_ESTATE when d announces nothing (announce off, not
- * started, or shut down); ROC_EEXIST when avahi refused a name. */
+ * names the cause: the daemon serves unannounced; when the system bus is
+ * there but avahi-daemon is not running yet, it waits for avahi-daemon to
+ * start, which announces the daemon); ROC_ETIMEDOUT while still probing;
+ * ROC_ESTATE when d announces nothing (announce off, not started, or shut
+ * down); ROC_EEXIST when avahi refused a name. */
 ROC_API int roc_daemon_announced(roc_daemon *d, int timeout_ms,
                                  roc_error *err);
 
