@@ -246,7 +246,9 @@ static void test_no_avahi_announcing_daemon_serves_unannounced(void **state)
                       .n_methods = 2};
     char *uri = NULL;
     assert_int_equal(roc_daemon_register(d, "calc", &sv, &uri), 0);
-    assert_int_equal(roc_daemon_announced(d, 0, &err), ROC_ESTATE);
+    int rc0 = roc_daemon_announced(d, 0, &err);
+    /* not started: nothing announced (or, built without avahi, never) */
+    assert_true(rc0 == ROC_ESTATE || rc0 == ROC_EUNAVAIL);
     uint64_t t0 = tu_now_ms();
     assert_int_equal(roc_daemon_start(d), 0);
     int rc = roc_daemon_announced(d, 5000, &err);

@@ -1075,9 +1075,11 @@ int roc_discover(const char *type, int timeout_ms, roc_discover_fn fn,
                  void *arg, roc_error *err)
 {
     (void)type;
-    (void)timeout_ms;
-    (void)fn;
     (void)arg;
+    if (!fn || timeout_ms <= 0)
+        return roc_error_set(err, ROC_EINVAL,
+                             "roc_discover: a callback and a timeout > 0 "
+                             "are required");
     return roc_error_set(err, ROC_EUNAVAIL, NO_AVAHI);
 }
 
