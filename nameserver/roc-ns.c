@@ -682,8 +682,9 @@ int main(int argc, char **argv)
         roc_error aerr = ROC_ERROR_INIT;
         int arc = roc_daemon_announced(d, 0, &aerr);
         if (arc == ROC_EUNAVAIL || arc == ROC_EEXIST)
-            logf_(LOG_WARN, "not announced on the LAN: %s; clients must be "
-                            "told where this name server is (ROC_NS, --ns)",
+            logf_(LOG_WARN,
+                  "not announced on the LAN: %s; clients must be "
+                  "told where this name server is (ROC_NS, --ns)",
                   aerr.message);
         else
             logf_(LOG_INFO, "announcing on the LAN as %s",

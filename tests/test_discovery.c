@@ -108,12 +108,18 @@ static void test_host_classes(void **state)
         const char *h;
         bool wild, loop;
     } t[] = {
-        {"0.0.0.0", true, false},  {"*", true, false},
-        {"", true, false},         {"::", true, false},
-        {"[::]", true, false},     {"127.0.0.1", false, true},
-        {"127.1.2.3", false, true}, {"::1", false, true},
-        {"[::1]", false, true},    {"localhost", false, true},
-        {"10.0.0.5", false, false}, {"host.local", false, false},
+        {"0.0.0.0", true, false},
+        {"*", true, false},
+        {"", true, false},
+        {"::", true, false},
+        {"[::]", true, false},
+        {"127.0.0.1", false, true},
+        {"127.1.2.3", false, true},
+        {"::1", false, true},
+        {"[::1]", false, true},
+        {"localhost", false, true},
+        {"10.0.0.5", false, false},
+        {"host.local", false, false},
         {"1270.0.0.1", false, false},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -241,9 +247,8 @@ static void test_no_avahi_announcing_daemon_serves_unannounced(void **state)
     roc_error err = ROC_ERROR_INIT;
     roc_daemon *d = NULL;
     assert_int_equal(roc_daemon_open(&d, "tcp://127.0.0.1:0", &o, &err), 0);
-    roc_servant sv = {.iface = "demo.Calculator",
-                      .methods = calc_methods,
-                      .n_methods = 2};
+    roc_servant sv = {
+        .iface = "demo.Calculator", .methods = calc_methods, .n_methods = 2};
     char *uri = NULL;
     assert_int_equal(roc_daemon_register(d, "calc", &sv, &uri), 0);
     int rc0 = roc_daemon_announced(d, 0, &err);
@@ -261,8 +266,8 @@ static void test_no_avahi_announcing_daemon_serves_unannounced(void **state)
     roc_arena *a;
     assert_int_equal(roc_arena_new(&a), 0);
     roc_value *res = NULL;
-    roc_value *args = roc_value_arrayv(a, 2, roc_value_int(a, 2),
-                                       roc_value_int(a, 40));
+    roc_value *args =
+        roc_value_arrayv(a, 2, roc_value_int(a, 2), roc_value_int(a, 40));
     assert_int_equal(roc_proxy_call(p, "add", args, &res, a, &err), 0);
     int64_t v = 0;
     assert_int_equal(roc_value_get_int(res, &v), 0);

@@ -16,8 +16,8 @@
  *
  * URIs may be ROC:, ROCNAME:, ROCMETA: or ROCDISCOVER: URIs. The name
  * server is --ns, else ROC_NS, else the first one announced on the LAN
- * (docs/discovery.md), else tcp://127.0.0.1:9090. Exit status: 0 on success, 1 when
- * the operation failed (message on stderr), 2 for a usage error.
+ * (docs/discovery.md), else tcp://127.0.0.1:9090. Exit status: 0 on success, 1
+ * when the operation failed (message on stderr), 2 for a usage error.
  *
  * Security (docs/security.md): --key-file proves a daemon's pre-shared key
  * (default ROC_KEY_FILE); --tls-ca, --tls-cert and --tls-server-name set
@@ -686,8 +686,8 @@ static roc_value *discovered_value(roc_arena *a, const roc_discovered *s)
         roc_value_map_set(txt, i, roc_value_strn(a, s->txt[i], kl),
                           eq ? roc_value_str(a, eq + 1) : roc_value_nil(a));
     }
-    const char *keys[] = {"name", "type",  "domain", "host", "address",
-                          "port", "id",    "iface",  "uri",  "txt"};
+    const char *keys[] = {"name", "type", "domain", "host", "address",
+                          "port", "id",   "iface",  "uri",  "txt"};
     roc_value *vals[] = {
         roc_value_str(a, s->name),
         roc_value_str(a, s->type),
@@ -735,8 +735,8 @@ static int cmd_discover(int argc, char **argv)
                                    "got '%s'",
                                    argv[i]);
         } else if (argv[i][0] == '-') {
-            return usage_error(U_DISCOVER, "unknown option or missing value: %s",
-                               argv[i]);
+            return usage_error(U_DISCOVER,
+                               "unknown option or missing value: %s", argv[i]);
         } else if (!type) {
             type = argv[i];
         } else {
@@ -789,8 +789,7 @@ static int cmd_discover(int argc, char **argv)
                 bool v6 = strchr(v[i].address, ':') != NULL;
                 printf("%s\t%s\t%s%s%s:%u\t%s", v[i].name, v[i].type,
                        v6 ? "[" : "", v[i].address, v6 ? "]" : "",
-                       (unsigned)v[i].port,
-                       v[i].uri ? v[i].uri : "-");
+                       (unsigned)v[i].port, v[i].uri ? v[i].uri : "-");
                 if (v[i].iface)
                     printf("\tiface=%s", v[i].iface);
                 printf("\n");

@@ -256,10 +256,10 @@ static int match_one(const roc_discovered *s, void *arg)
 #include <avahi-common/simple-watch.h>
 #include <avahi-common/thread-watch.h>
 
+#include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 
 /* The cause, in words, of avahi error e when making a client. */
 static const char *client_cause(int e)
@@ -281,14 +281,13 @@ static int unavail(roc_error *err, int e)
 typedef struct browse {
     AvahiSimplePoll *sp;
     AvahiClient *c;
-    const char *type;
     roc_discover_fn fn;
     void *arg;
     bool stop;
-    int failed;          /* avahi error code, 0: none */
-    char **seen;         /* instance keys already reported */
+    int failed;  /* avahi error code, 0: none */
+    char **seen; /* instance keys already reported */
     size_t nseen, cap;
-    match *m;            /* roci_discover_resolve: stop after the grace */
+    match *m; /* roci_discover_resolve: stop after the grace */
 } browse;
 
 static bool seen_add(browse *b, const char *key)
@@ -410,8 +409,8 @@ static void browse_cb(AvahiServiceBrowser *sb, AvahiIfIndex iface,
     /* freed by resolve_cb, or with the client */
     /* the address of the protocol it was seen over: an A record for an
      * IPv4 announcement (a link-local AAAA would need a scope id) */
-    avahi_service_resolver_new(b->c, iface, proto, name, type, domain, proto,
-                               0, resolve_cb, b);
+    avahi_service_resolver_new(b->c, iface, proto, name, type, domain, proto, 0,
+                               resolve_cb, b);
 }
 
 static void browse_client_cb(AvahiClient *c, AvahiClientState st, void *arg)
@@ -432,21 +431,20 @@ int roc_discover(const char *type, int timeout_ms, roc_discover_fn fn,
                              "are required");
     if (!type || !*type)
         type = ROC_DISCOVER_TYPE;
-    browse b = {.type = type, .fn = fn, .arg = arg};
+    browse b = {.fn = fn, .arg = arg};
     b.m = fn == match_one ? arg : NULL;
     if (!(b.sp = avahi_simple_poll_new()))
         return roc_error_set(err, ROC_ENOMEM, "out of memory");
     int e = 0;
-    b.c = avahi_client_new(avahi_simple_poll_get(b.sp), 0, browse_client_cb,
-                           &b, &e);
+    b.c = avahi_client_new(avahi_simple_poll_get(b.sp), 0, browse_client_cb, &b,
+                           &e);
     if (!b.c) {
         avahi_simple_poll_free(b.sp);
         return unavail(err, e);
     }
     int rc = 0;
-    AvahiServiceBrowser *sb =
-        avahi_service_browser_new(b.c, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC,
-                                  type, NULL, 0, browse_cb, &b);
+    AvahiServiceBrowser *sb = avahi_service_browser_new(
+        b.c, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, type, NULL, 0, browse_cb, &b);
     if (!sb) {
         e = avahi_client_errno(b.c);
         rc = e == AVAHI_ERR_INVALID_SERVICE_TYPE
@@ -486,8 +484,8 @@ int roc_discovery_available(roc_error *err)
     if (!sp)
         return roc_error_set(err, ROC_ENOMEM, "out of memory");
     int e = 0;
-    AvahiClient *c = avahi_client_new(avahi_simple_poll_get(sp), 0, NULL,
-                                      NULL, &e);
+    AvahiClient *c =
+        avahi_client_new(avahi_simple_poll_get(sp), 0, NULL, NULL, &e);
     int rc = c ? 0 : unavail(err, e);
     if (c)
         avahi_client_free(c);
@@ -506,10 +504,10 @@ typedef struct pobj {
     char *id;
     char *iface;
     AvahiEntryGroup *g;
-    char *name;      /* instance name in use (avahi_malloc'd), NULL: none */
-    int state;       /* OBJ_* */
-    int code;        /* OBJ_FAILED: ROC_E* */
-    char why[200];   /* OBJ_FAILED: the cause */
+    char *name;    /* instance name in use (avahi_malloc'd), NULL: none */
+    int state;     /* OBJ_* */
+    int code;      /* OBJ_FAILED: ROC_E* */
+    char why[200]; /* OBJ_FAILED: the cause */
     struct pobj *next;
 } pobj;
 
@@ -517,7 +515,7 @@ struct pdaemon {
     roc_daemon *d;
     char *url;
     char *type;
-    char *label;     /* announce_name, NULL: the host's mDNS name */
+    char *label; /* announce_name, NULL: the host's mDNS name */
     bool started;
     pobj *objs;
     pdaemon *next;
@@ -529,7 +527,7 @@ static struct {
     pthread_mutex_t mtx;
     AvahiThreadedPoll *tp;
     AvahiClient *client;
-    int cerr;        /* avahi error of the last failed client, 0: none */
+    int cerr; /* avahi error of the last failed client, 0: none */
     pdaemon *ds;
 } pub = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, NULL};
 
@@ -596,9 +594,9 @@ static int add_one(pobj *o, const purl *u, AvahiIfIndex ifx,
     if (o->iface && *o->iface)
         txt = avahi_string_list_add_printf(txt, "iface=%s", o->iface);
     txt = avahi_string_list_add_printf(txt, "uri=%s", uri);
-    int r = avahi_entry_group_add_service_strlst(
-        o->g, ifx, proto, 0, o->name, o->pd->type, NULL, NULL,
-        (uint16_t)u->port, txt);
+    int r = avahi_entry_group_add_service_strlst(o->g, ifx, proto, 0, o->name,
+                                                 o->pd->type, NULL, NULL,
+                                                 (uint16_t)u->port, txt);
     avahi_string_list_free(txt);
     return r;
 }
@@ -670,17 +668,17 @@ static void publish_obj(pobj *o)
          strncasecmp(u.scheme, "tls+tcp", 7) != 0 &&
          strncasecmp(u.scheme, "ws", 2) != 0)) {
         obj_fail(o, ROC_EUNAVAIL,
-                 "%s is not reachable over the LAN: not announced",
-                 o->pd->url);
+                 "%s is not reachable over the LAN: not announced", o->pd->url);
         return;
     }
     if (!o->name) {
-        const char *what = strcmp(o->id, ROC_SERVICE_ROOT) == 0 && o->iface &&
-                                   *o->iface
-                               ? o->iface
-                               : o->id;
-        const char *label = o->pd->label ? o->pd->label
-                                         : avahi_client_get_host_name(pub.client);
+        const char *what =
+            strcmp(o->id, ROC_SERVICE_ROOT) == 0 && o->iface && *o->iface
+                ? o->iface
+                : o->id;
+        const char *label = o->pd->label
+                                ? o->pd->label
+                                : avahi_client_get_host_name(pub.client);
         char name[AVAHI_LABEL_MAX];
         snprintf(name, sizeof name, "%s on %s", what, label ? label : "?");
         o->name = avahi_strdup(name);
@@ -715,8 +713,7 @@ static void publish_obj(pobj *o)
         }
         if (r == 0) {
             obj_fail(o, ROC_EUNAVAIL,
-                     "no IPv4 interface is up: %s not announced",
-                     o->pd->url);
+                     "no IPv4 interface is up: %s not announced", o->pd->url);
             return;
         }
         r = avahi_entry_group_commit(o->g);
@@ -755,8 +752,8 @@ static void group_cb(AvahiEntryGroup *g, AvahiEntryGroupState st, void *arg)
     }
     case AVAHI_ENTRY_GROUP_FAILURE:
         obj_fail(o, ROC_EUNAVAIL, "avahi: %s",
-                 avahi_strerror(avahi_client_errno(
-                     avahi_entry_group_get_client(g))));
+                 avahi_strerror(
+                     avahi_client_errno(avahi_entry_group_get_client(g))));
         break;
     default:
         break;
@@ -810,9 +807,9 @@ static void pub_client_cb(AvahiClient *c, AvahiClientState st, void *arg)
         forget_groups(true);
         avahi_client_free(c);
         int e = 0;
-        pub.client = avahi_client_new(avahi_threaded_poll_get(pub.tp),
-                                      AVAHI_CLIENT_NO_FAIL, pub_client_cb,
-                                      NULL, &e);
+        pub.client =
+            avahi_client_new(avahi_threaded_poll_get(pub.tp),
+                             AVAHI_CLIENT_NO_FAIL, pub_client_cb, NULL, &e);
         if (!pub.client)
             pub.cerr = e;
         break;
@@ -828,9 +825,9 @@ static void pub_ensure(void)
     if (!(pub.tp = avahi_threaded_poll_new()))
         return;
     int e = 0;
-    pub.client = avahi_client_new(avahi_threaded_poll_get(pub.tp),
-                                  AVAHI_CLIENT_NO_FAIL, pub_client_cb, NULL,
-                                  &e);
+    pub.client =
+        avahi_client_new(avahi_threaded_poll_get(pub.tp), AVAHI_CLIENT_NO_FAIL,
+                         pub_client_cb, NULL, &e);
     if (!pub.client) {
         pub.cerr = e ? e : AVAHI_ERR_FAILURE;
         avahi_threaded_poll_free(pub.tp);
@@ -860,7 +857,7 @@ static void pub_unlock(void)
     pthread_mutex_unlock(&pub.mtx);
 }
 
-static pdaemon *pd_find(roc_daemon *d)
+static pdaemon *pd_find(const roc_daemon *d)
 {
     for (pdaemon *pd = pub.ds; pd; pd = pd->next)
         if (pd->d == d)
@@ -882,11 +879,11 @@ static pdaemon *pd_get(roc_daemon *d, const roc_daemon_opts *o)
     if (!(pd = calloc(1, sizeof *pd)))
         return NULL;
     pd->d = d;
-    pd->type = strdup(o->announce_type && *o->announce_type ? o->announce_type
-                                                            : ROC_DISCOVER_TYPE);
-    pd->label = o->announce_name && *o->announce_name
-                    ? strdup(o->announce_name)
-                    : NULL;
+    pd->type =
+        strdup(o->announce_type && *o->announce_type ? o->announce_type
+                                                     : ROC_DISCOVER_TYPE);
+    pd->label =
+        o->announce_name && *o->announce_name ? strdup(o->announce_name) : NULL;
     if (!pd->type) {
         free(pd->label);
         free(pd);
@@ -935,7 +932,8 @@ void roci_discovery_object(roc_daemon *d, const roc_daemon_opts *o,
     pdaemon *pd = registered ? pd_get(d, o) : pd_find(d);
     if (pd && registered) {
         pobj *ob = calloc(1, sizeof *ob);
-        if (ob && (ob->id = strdup(id)) && (!iface || (ob->iface = strdup(iface)))) {
+        if (ob && (ob->id = strdup(id)) &&
+            (!iface || (ob->iface = strdup(iface)))) {
             ob->pd = pd;
             ob->next = pd->objs;
             pd->objs = ob;
@@ -1012,14 +1010,15 @@ void roci_discovery_stop(roc_daemon *d)
 /* One look at d's announcements (locked): 0 all established, else a code
  * with the message in why; *transient when waiting may change it (probing,
  * or avahi-daemon not running yet while the client waits for it). */
-static int announced_now(roc_daemon *d, char *why, size_t len,
+static int announced_now(const roc_daemon *d, char *why, size_t len,
                          bool *transient)
 {
     *transient = false;
     pdaemon *pd = pd_find(d);
     if (!pd || !pd->started || !pd->objs) {
-        snprintf(why, len, "the daemon announces nothing (announce off, "
-                           "not started, shut down or no object)");
+        snprintf(why, len,
+                 "the daemon announces nothing (announce off, "
+                 "not started, shut down or no object)");
         return ROC_ESTATE;
     }
     if (!pub.client || pub.cerr) {
@@ -1038,8 +1037,7 @@ static int announced_now(roc_daemon *d, char *why, size_t len,
             return o->code;
         }
         if (o->state != OBJ_ESTABLISHED) {
-            snprintf(why, len, "%s is still being announced (probing)",
-                     o->id);
+            snprintf(why, len, "%s is still being announced (probing)", o->id);
             *transient = true;
             return ROC_ETIMEDOUT;
         }
@@ -1050,7 +1048,8 @@ static int announced_now(roc_daemon *d, char *why, size_t len,
 int roc_daemon_announced(roc_daemon *d, int timeout_ms, roc_error *err)
 {
     if (!d)
-        return roc_error_set(err, ROC_EINVAL, "roc_daemon_announced: no daemon");
+        return roc_error_set(err, ROC_EINVAL,
+                             "roc_daemon_announced: no daemon");
     uint64_t end = roci_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
     char why[400];
     for (;;) {
@@ -1067,8 +1066,8 @@ int roc_daemon_announced(roc_daemon *d, int timeout_ms, roc_error *err)
 
 #else /* !ROC_HAVE_AVAHI */
 
-#define NO_AVAHI                                                              \
-    "LAN discovery is unavailable: this libroc was built without avahi "      \
+#define NO_AVAHI                                                               \
+    "LAN discovery is unavailable: this libroc was built without avahi "       \
     "(-DROC_WITH_AVAHI=OFF)"
 
 int roc_discover(const char *type, int timeout_ms, roc_discover_fn fn,
@@ -1092,8 +1091,9 @@ int roc_daemon_announced(roc_daemon *d, int timeout_ms, roc_error *err)
 {
     (void)d;
     (void)timeout_ms;
-    return roc_error_set(err, ROC_EUNAVAIL, NO_AVAHI "; the daemon serves "
-                                                     "unannounced");
+    return roc_error_set(err, ROC_EUNAVAIL,
+                         NO_AVAHI "; the daemon serves "
+                                  "unannounced");
 }
 
 void roci_discovery_object(roc_daemon *d, const roc_daemon_opts *o,
@@ -1128,7 +1128,8 @@ int roci_discover_resolve(const char *name, int timeout_ms, char ***uris,
     *n = 0;
     if (!name || !*name)
         return roc_error_set(err, ROC_EINVAL, "nothing to discover: no name");
-    int cap = env_ms("ROC_DISCOVER_TIMEOUT_MS", ROC_DISCOVER_DEFAULT_TIMEOUT_MS);
+    int cap =
+        env_ms("ROC_DISCOVER_TIMEOUT_MS", ROC_DISCOVER_DEFAULT_TIMEOUT_MS);
     int to = timeout_ms > 0 && timeout_ms < cap ? timeout_ms : cap;
     if (to <= 0)
         to = 1;
@@ -1164,9 +1165,9 @@ int roci_discover_resolve(const char *name, int timeout_ms, char ***uris,
 
 static struct {
     pthread_mutex_t mtx;
-    char *uri;          /* cached answer */
-    char why[300];      /* why there is none */
-    uint64_t retry_ms;  /* no answer: ask again after this */
+    char *uri;         /* cached answer */
+    char why[300];     /* why there is none */
+    uint64_t retry_ms; /* no answer: ask again after this */
 } nsc = {PTHREAD_MUTEX_INITIALIZER, NULL, "", 0};
 
 static int first_ns(const roc_discovered *s, void *arg)

@@ -13,8 +13,7 @@
  * (withdraws every announcement of d, before connections close). Cheap
  * no-ops for daemons that do not announce. */
 void roci_discovery_object(roc_daemon *d, const roc_daemon_opts *o,
-                           const char *id, const char *iface,
-                           bool registered);
+                           const char *id, const char *iface, bool registered);
 void roci_discovery_start(roc_daemon *d, const roc_daemon_opts *o);
 void roci_discovery_stop(roc_daemon *d);
 

@@ -50,7 +50,7 @@ int roc_connect(roc_conn **out, const char *url, const roc_service *client_svc,
     if (rc) {
         /* rc set */
     } else if (strncasecmp(url, "ROC", 3) == 0 && strchr(url, '@') &&
-        strchr(url, ':') < strstr(url, "://")) {
+               strchr(url, ':') < strstr(url, "://")) {
         roc_uri u;
         rc = roc_uri_parse(a, url, &u, err);
         if (rc == 0 && u.kind != ROC_URI_OBJECT)

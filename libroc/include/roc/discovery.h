@@ -47,7 +47,7 @@ typedef struct roc_discovered {
     const char *host;    /* the announcing host's mDNS name ("a.local") */
     const char *address; /* its address as seen here ("10.0.0.5") */
     uint16_t port;
-    int ifindex;         /* interface it was seen on */
+    int ifindex;            /* interface it was seen on */
     const char *const *txt; /* TXT strings "key=value" */
     size_t n_txt;
     /* from TXT, NULL when absent */
@@ -92,8 +92,7 @@ ROC_API int roc_discovery_available(roc_error *err);
  * start, which announces the daemon); ROC_ETIMEDOUT while still probing;
  * ROC_ESTATE when d announces nothing (announce off, not started, or shut
  * down); ROC_EEXIST when avahi refused a name. */
-ROC_API int roc_daemon_announced(roc_daemon *d, int timeout_ms,
-                                 roc_error *err);
+ROC_API int roc_daemon_announced(roc_daemon *d, int timeout_ms, roc_error *err);
 
 #ifdef __cplusplus
 }
