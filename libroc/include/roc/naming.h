@@ -6,7 +6,10 @@
  * URIs through the same client.
  *
  * Which name server: the url given to roc_ns_open, else the environment
- * variable ROC_NS, else tcp://127.0.0.1:9090 (ROC_NS_DEFAULT_URL). The name
+ * variable ROC_NS, else the first one announced on the LAN (DNS-SD
+ * _roc-ns._tcp through avahi, waiting at most ROC_NS_DISCOVER_MS, default
+ * 2 s; see roc/discovery.h), else tcp://127.0.0.1:9090
+ * (ROC_NS_DEFAULT_URL). The name
  * server's object id is "roc.ns" (ROC_NS_OBJECT). A url may be an nng URL
  * ("tcp://host:port") or the object's full URI ("ROC:roc.ns@tcp://...").
  *
@@ -59,8 +62,10 @@ typedef struct roc_ns_entry {
     size_t n_meta;
 } roc_ns_entry;
 
-/* Opens a client for the name server at url (NULL: ROC_NS, else the
- * default). No I/O happens here; the first call connects. Every call has a
+/* Opens a client for the name server at url (NULL: ROC_NS, else one found
+ * on the LAN, else the default). No I/O happens here, except that bounded
+ * LAN search when url and ROC_NS are both unset (done once per process);
+ * the first call connects. Every call has a
  * deadline: the timeout set with roc_ns_set_timeout, else ROC_TIMEOUT_MS,
  * else 30 s. */
 ROC_API int roc_ns_open(roc_ns **ns, const char *url, roc_error *err);
@@ -70,7 +75,9 @@ ROC_API void roc_ns_close(roc_ns *ns);
 ROC_API const char *roc_ns_uri(const roc_ns *ns);
 ROC_API void roc_ns_set_timeout(roc_ns *ns, int timeout_ms);
 
-/* The name server URL used when none is given: ROC_NS, else the default. */
+/* The name server URL used when none is given: ROC_NS, else one found on
+ * the LAN (a thread-local copy, valid until the thread's next call), else
+ * the default. */
 ROC_API const char *roc_ns_default_url(void);
 
 /* Registers uri ("ROC:id@url") under name with n_meta tags (meta may be
