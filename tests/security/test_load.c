@@ -80,7 +80,9 @@ static void *call_worker(void *arg)
 static void test_load_1000_connections(void **state)
 {
     (void)state;
-    enum { N = 1000, CALLS = 3, THREADS = 8 };
+    enum { CALLS = 3, THREADS = 8 };
+    const int N = getenv("ROC_LOAD_CONNS") ? atoi(getenv("ROC_LOAD_CONNS"))
+                                           : 1000;
     raise_nofile();
     char url[256], uri[400];
     pid_t pid = sec_spawn_daemon("tcp://127.0.0.1:0", url, sizeof url, NULL);
@@ -94,6 +96,9 @@ static void test_load_1000_connections(void **state)
         if (roc_connect(&c[i], uri, NULL, &e) != 0)
             fail_msg("connection %d: %s", i, e.message);
         roc_proxy_set_timeout(roc_conn_root(c[i]), 20000);
+        if (i % 100 == 99)
+            fprintf(stderr, "%d connections after %llu ms\n", i + 1,
+                    (unsigned long long)(sec_now_ms() - t0));
     }
     uint64_t t1 = sec_now_ms();
     long rss1 = sec_rss_kb(pid);
