@@ -26,6 +26,18 @@ need() {
         command -v "$p" >/dev/null 2>&1 || { echo "SKIP: $p is not installed"; exit $SKIP; }
     done
     ip netns list >/dev/null 2>&1 || { echo "SKIP: ip netns does not work here"; exit $SKIP; }
+    # can this machine (container) make a namespace and a veth in it?
+    local probe=roct$$p
+    if ! ip netns add "$probe" 2>/dev/null; then
+        echo "SKIP: cannot create network namespaces here"
+        exit $SKIP
+    fi
+    if ! ip -n "$probe" link add rvprobe0 type veth peer name rvprobe1 2>/dev/null; then
+        ip netns del "$probe" 2>/dev/null
+        echo "SKIP: no veth support here"
+        exit $SKIP
+    fi
+    ip netns del "$probe"
 }
 
 ns_kill_all() { # every process in namespace $1, by PID
@@ -48,9 +60,9 @@ ns_del() {
 
 reap_stale() { # namespaces left by a maker that died (SIGKILLed test)
     local n pid
-    for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^roct[0-9]+[ab]$' || true); do
+    for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^roct[0-9]+[abp]$' || true); do
         pid=${n#roct}
-        pid=${pid%[ab]}
+        pid=${pid%[abp]}
         alive "$pid" || ns_del "$n"
     done
 }
