@@ -143,6 +143,15 @@ else
     fail "ROCDISCOVER:NoSuchThing: $out"
 fi
 
+# --- avahi-daemon of A restarts: A's daemons are announced again ----------
+bash "$NETNS" stop-avahi "$DIR" A
+if bash "$NETNS" start-avahi "$DIR" A &&
+   until_ok 20 b_sees _roc._tcp "ROC:calc@tcp://10.99.0.1:"; then
+    pass "after avahi-daemon restarts in A, B sees calc again"
+else
+    fail "calc not announced again after avahi-daemon restarted in A"
+fi
+
 # --- withdrawal ------------------------------------------------------------
 kill -TERM $SRV_PID
 t0=$SECONDS
