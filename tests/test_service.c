@@ -389,6 +389,40 @@ static void test_callback_raises(void **state)
     roc_conn_close(c);
 }
 
+/* An async call through a callback proxy leaves the client's connection
+ * alone, and the service hears of the disconnect even while it still holds
+ * a proxy to the client's callback. */
+static void test_callback_async_and_disconnect_while_kept(void **state)
+{
+    fix *f = *state;
+    atomic_int hits = 0;
+    roc_servant sv = {.methods = cb_methods, .n_methods = 1, .self = &hits};
+    roc_export *e = NULL;
+    assert_ok(roc_export_new(&e, &sv, &f->err), &f->err);
+    roc_conn *c = NULL;
+    assert_ok(roc_connect(&c, f->url, NULL, &f->err), &f->err);
+    roc_value *r = NULL;
+    assert_ok(roc_conn_call(c, "keep",
+                            roc_value_arrayv(f->a, 1, roc_value_export(f->a, e)),
+                            &r, f->a, &f->err),
+              &f->err);
+    roc_future *fu = NULL;
+    assert_ok(roc_proxy_call_async(kept, "hit",
+                                   roc_value_arrayv(f->a, 1, roc_value_int(f->a, 4)),
+                                   NULL, &fu, &f->err),
+              &f->err);
+    assert_ok(roc_future_result(fu, &r, f->a, &f->err), &f->err);
+    roc_future_free(fu);
+    assert_int_equal(atomic_load(&hits), 1);
+    /* the client's connection is still there */
+    assert_ok(roc_conn_call(c, "incr", NULL, &r, f->a, &f->err), &f->err);
+    int d0 = atomic_load(&disconnects);
+    roc_conn_close(c);
+    atleast w = {&disconnects, d0 + 1};
+    assert_true(tu_wait_for(reached, &w, 5000)); /* kept is still open */
+    roc_export_free(e);
+}
+
 static void test_callback_to_dead_client(void **state)
 {
     fix *f = *state;
@@ -729,6 +763,7 @@ int main(int argc, char **argv)
         T(test_connect_disconnect_counts_50),
         T(test_callback_10000_times),
         T(test_callback_raises),
+        T(test_callback_async_and_disconnect_while_kept),
         T(test_callback_to_dead_client),
         T(test_client_service_called_back),
         T(test_inline_callback_is_refused),

@@ -62,6 +62,8 @@ typedef struct dconn {
     unsigned inflight;  /* worker calls queued or running */
     roc_arena *inline_arena;
     bool listed;
+    bool closed;        /* the connection closed */
+    bool disconnected;  /* sessions ended, on_disconnect ran */
 } dconn;
 
 struct roc_call {
@@ -507,6 +509,8 @@ out:
 
 /* ------------------------------------------------------------ workers */
 
+static void disconnect(roci_conn *conn);
+
 static void *worker_main(void *arg)
 {
     roc_daemon *d = arg;
@@ -536,7 +540,10 @@ static void *worker_main(void *arg)
         dc->inflight--;
         resume = atomic_load(&conn->paused) &&
                  dc->inflight < d->opts.max_inflight;
+        bool last = dc->closed && dc->inflight == 0;
         pthread_mutex_unlock(&dc->mtx);
+        if (last)
+            disconnect(conn);
         obj_unref(c->obj);
         roc_arena_free(c->arena);
         free(c);
@@ -699,9 +706,20 @@ static void on_call(roci_conn *conn, roci_incoming *in)
         return;
     }
     if (!blocking) {
+        /* counted like worker calls, so that a close from another thread
+         * waits for it before the connection's sessions end */
+        pthread_mutex_lock(&dc->mtx);
+        dc->inflight++;
+        pthread_mutex_unlock(&dc->mtx);
         run_call(c);
         obj_unref(o);
         roc_arena_reset(a);
+        pthread_mutex_lock(&dc->mtx);
+        dc->inflight--;
+        bool last = dc->closed && dc->inflight == 0;
+        pthread_mutex_unlock(&dc->mtx);
+        if (last)
+            disconnect(conn);
         return;
     }
     c->on_worker = true;
@@ -739,7 +757,12 @@ static void on_close(roci_conn *conn)
     pthread_mutex_lock(&dc->mtx);
     for (roc_call *c = dc->running; c; c = c->run_next)
         atomic_store(&c->cancelled, true);
+    dc->closed = true;
+    /* inline calls run on the thread that closes, or not at all now */
+    bool idle = dc->inflight == 0;
     pthread_mutex_unlock(&dc->mtx);
+    if (idle)
+        disconnect(conn);
     if (conn->close_code == ROC_EPROTO || conn->close_code == ROC_ETOOBIG)
         atomic_fetch_add(&d->proto_errors, 1);
     pthread_mutex_lock(&d->mtx);
@@ -758,12 +781,19 @@ static void on_close(roci_conn *conn)
     pthread_mutex_unlock(&d->mtx);
 }
 
-static void on_free(roci_conn *conn)
+/* The connection is gone and none of its calls runs: its sessions end and
+ * the services hear of it. Once, from on_close, the last worker call, or
+ * on_free at the latest. */
+static void disconnect(roci_conn *conn)
 {
     dconn *dc = conn->owner_data;
-    if (!dc)
-        return;
     roc_daemon *d = dc->d;
+    pthread_mutex_lock(&dc->mtx);
+    bool go = !dc->disconnected;
+    dc->disconnected = true;
+    pthread_mutex_unlock(&dc->mtx);
+    if (!go)
+        return;
     while (dc->sessions) {
         dsess *s = dc->sessions;
         dc->sessions = s->next;
@@ -779,6 +809,15 @@ static void on_free(roci_conn *conn)
     if (dc->has_client_svc && dc->client_svc.on_disconnect)
         dc->client_svc.on_disconnect((roc_peer *)conn, dc->client_svc.arg,
                                      dc->client_state);
+}
+
+static void on_free(roci_conn *conn)
+{
+    dconn *dc = conn->owner_data;
+    if (!dc)
+        return;
+    roc_daemon *d = dc->d;
+    disconnect(conn);
     while (dc->exports) {
         dexp *x = dc->exports;
         dc->exports = x->next;

@@ -713,6 +713,7 @@ struct roc_future {
     pthread_cond_t cv;
     atomic_int refs;
     roci_conn *c;
+    bool uses;  /* counts as a user of a shared (registry) connection */
     bool done;
     int rc;
     roc_error err;
@@ -729,7 +730,8 @@ static void fut_unref(roc_future *f)
         roc_error_clear(&f->err);
         free(f->reply);
         if (f->c) {
-            unuse_conn(f->c);
+            if (f->uses)
+                unuse_conn(f->c);
             roci_conn_unref(f->c);
         }
         pthread_cond_destroy(&f->cv);
@@ -804,7 +806,11 @@ int roc_proxy_call_async(roc_proxy *p, const char *method,
     pthread_condattr_destroy(&ca);
     atomic_init(&f->refs, 2); /* the user's and the pending's */
     f->c = c;
-    use_conn(c);
+    /* only connections of the shared registry are closed for want of users;
+     * a callback's or roc_conn's connection belongs to its owner */
+    f->uses = !t->fixed;
+    if (f->uses)
+        use_conn(c);
     f->p.complete = fut_complete;
     f->p.deadline_ms = timeout > 0 ? roci_now_ms() + (uint64_t)timeout : 0;
     snprintf(f->desc, sizeof f->desc, "%.40s.%.40s", t->object, method);
