@@ -187,7 +187,18 @@ static int m_nest(roc_call *c, const roc_value *args, roc_value **res)
     return 0;
 }
 
+/* Sleeps up to 2 s, until cancelled. */
+static int m_nap(roc_call *c, const roc_value *args, roc_value **res)
+{
+    (void)args;
+    (void)res;
+    for (int i = 0; i < 200 && !roc_call_cancelled(c); i++)
+        usleep(10000);
+    return 0;
+}
+
 static const roc_method svc_methods[] = {
+    {"nap", m_nap, 0, ROC_METHOD_BLOCKING, "", ""},
     {"incr", m_incr, 0, 0, "", "i64"},
     {"drive", m_drive, 2, ROC_METHOD_BLOCKING, "Cb cb, i64 n", "i64"},
     {"greet_client", m_greet_client, 0, ROC_METHOD_BLOCKING, "", "string"},
@@ -421,6 +432,26 @@ static void test_callback_async_and_disconnect_while_kept(void **state)
     atleast w = {&disconnects, d0 + 1};
     assert_true(tu_wait_for(reached, &w, 5000)); /* kept is still open */
     roc_export_free(e);
+}
+
+/* Deadlines of asynchronous calls hold on a connection of its own too, and
+ * a future freed after its result leaves the connection open. */
+static void test_async_deadline_on_own_connection(void **state)
+{
+    fix *f = *state;
+    roc_conn *c = NULL;
+    assert_ok(roc_connect(&c, f->url, NULL, &f->err), &f->err);
+    roc_call_opts o = {.timeout_ms = 200};
+    roc_future *fu = NULL;
+    uint64_t t0 = tu_now_ms();
+    assert_ok(roc_conn_call_async(c, "nap", NULL, &o, &fu, &f->err), &f->err);
+    assert_int_equal(roc_future_wait(fu, 3000), 0);
+    assert_true(tu_now_ms() - t0 < 1500);
+    roc_value *r = NULL;
+    assert_int_equal(roc_future_result(fu, &r, f->a, &f->err), ROC_ETIMEDOUT);
+    roc_future_free(fu);
+    assert_ok(roc_conn_call(c, "incr", NULL, &r, f->a, &f->err), &f->err);
+    roc_conn_close(c);
 }
 
 static void test_callback_to_dead_client(void **state)
@@ -764,6 +795,7 @@ int main(int argc, char **argv)
         T(test_callback_10000_times),
         T(test_callback_raises),
         T(test_callback_async_and_disconnect_while_kept),
+        T(test_async_deadline_on_own_connection),
         T(test_callback_to_dead_client),
         T(test_client_service_called_back),
         T(test_inline_callback_is_refused),

@@ -247,7 +247,10 @@ void roci_conn_keepalive_tick(void)
     for (roci_conn *c = all_head; c && n < 256; c = c->all_next) {
         bool idle = c->idle_timeout_ms > 0 && c->state == ROCI_ST_OPEN &&
                     now - c->last_call_ms >= (uint64_t)c->idle_timeout_ms;
+        /* a connection whose reading is paused (back-pressure) is busy,
+         * not silent */
         bool silent = c->keepalive_ms > 0 && c->state == ROCI_ST_OPEN &&
+                      !atomic_load(&c->paused) &&
                       now - c->last_rx_ms >= (uint64_t)c->keepalive_ms;
         if (!idle && !silent)
             continue;
@@ -1103,6 +1106,46 @@ int roci_conn_wait(roci_conn *c, roci_waiter *w, uint64_t deadline)
     return done ? 0 : ROC_ETIMEDOUT;
 }
 
+void roci_conn_send_cancel(roci_conn *c, uint64_t id)
+{
+    roc_buf *b = roci_scratch();
+    if (!b)
+        return;
+    msgpack_packer pk;
+    roci_frame_begin(&pk, b, 3, ROCI_CANCEL);
+    msgpack_pack_uint64(&pk, id);
+    if (roci_frame_end(b) == 0)
+        roci_conn_send(c, b->data, b->len, NULL);
+}
+
+void roci_conn_deadline_tick(void)
+{
+    roci_conn *todo[256];
+    size_t n = 0;
+    uint64_t now = roci_now_ms();
+    pthread_mutex_lock(&all_mtx);
+    for (roci_conn *c = all_head; c && n < 256; c = c->all_next) {
+        if (!c->npending)
+            continue;
+        int r = atomic_load(&c->refs);
+        while (r > 0 && !atomic_compare_exchange_weak(&c->refs, &r, r + 1))
+            ;
+        if (r > 0)
+            todo[n++] = c;
+    }
+    pthread_mutex_unlock(&all_mtx);
+    for (size_t i = 0; i < n; i++) {
+        roci_pending *p = roci_conn_take_expired(todo[i], now);
+        while (p) {
+            roci_pending *next = p->next;
+            roci_conn_send_cancel(todo[i], p->id);
+            p->complete(p, ROC_ETIMEDOUT, NULL, "the call timed out");
+            p = next;
+        }
+        roci_conn_unref(todo[i]);
+    }
+}
+
 void roci_conn_idle_tick(void)
 {
     roci_conn *todo[256];
@@ -1810,6 +1853,7 @@ int roci_conn_dial(const char *url, int timeout_ms,
         return rc;
     }
     roci_reaper_add_tick(roci_conn_idle_tick);
+    roci_reaper_add_tick(roci_conn_deadline_tick);
     /* leftovers after the hello, then the read loop */
     memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
     c->rlen -= c->roff;

@@ -230,6 +230,15 @@ static int map_to_j(const roc_value *v, size_t dflags, json_t **out,
             }
             k = ktext;
             klen = strlen(ktext);
+            /* keys nested in keys double their escaping at every level:
+             * bound the text instead of letting it grow exponentially */
+            if (klen > 4096) {
+                free(ktext);
+                json_decref(o);
+                return roc_error_set(err, ROC_EINVAL,
+                                     "a map key that is not a string makes "
+                                     "JSON text of more than 4096 bytes");
+            }
         }
         if (json_object_getn(o, k, klen)) {
             roc_error_set(err, ROC_EINVAL,

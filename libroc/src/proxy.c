@@ -43,7 +43,6 @@ static int client_prep(roci_conn *c, void *arg)
     return roci_client_attach(c, NULL);
 }
 
-static void client_tick(void);
 
 /* A proxy or future starts/stops using c. When nothing uses a connection
  * any more it is closed, so that the server sees the session end. */
@@ -112,7 +111,6 @@ static int get_conn(const char *url, int timeout_ms, roci_conn **out,
         /* closed between the dial and now: make sure it leaves the list */
         if (c->state == ROCI_ST_CLOSED)
             client_on_close(c);
-        roci_reaper_add_tick(client_tick);
         *out = c;
     }
     return rc;
@@ -492,17 +490,6 @@ static int encode_fail(roc_error *err, int rc, const char *method)
                          method);
 }
 
-static void send_cancel(roci_conn *c, uint64_t id)
-{
-    roc_buf *b = roci_scratch();
-    if (!b)
-        return;
-    msgpack_packer pk;
-    roci_frame_begin(&pk, b, 3, ROCI_CANCEL);
-    msgpack_pack_uint64(&pk, id);
-    if (roci_frame_end(b) == 0)
-        roci_conn_send(c, b->data, b->len, NULL);
-}
 
 /* Decodes [code, type, message, data] into err; returns the local code. */
 static int decode_error(roci_rd *r, roc_error *err)
@@ -639,7 +626,7 @@ static int call_once(roc_proxy *p, const char *method, const roc_value *args,
     uint64_t dl = timeout < 0 ? 0 : start + (uint64_t)timeout;
     if (roci_conn_wait(c, &w.w, dl) != 0) {
         if (roci_conn_remove_pending(c, &w.w.p)) {
-            send_cancel(c, id);
+            roci_conn_send_cancel(c, id);
             rc = roc_error_set(err, ROC_ETIMEDOUT,
                                "%s.%s timed out after %d ms", t->object,
                                method, timeout);
@@ -924,7 +911,7 @@ void roc_future_cancel(roc_future *f)
         return;
     if (roci_conn_remove_pending(f->c, &f->p)) {
         roci_conn_future_done(f->c);
-        send_cancel(f->c, f->p.id);
+        roci_conn_send_cancel(f->c, f->p.id);
         roc_error_set(&f->err, ROC_ECANCELED, "%s was cancelled", f->desc);
         fut_finish(f, ROC_ECANCELED);
     }
@@ -936,36 +923,6 @@ void roc_future_free(roc_future *f)
         return;
     roc_future_cancel(f);
     fut_unref(f);
-}
-
-/* ------------------------------------------------------------ deadlines */
-
-static void expire(roci_conn *c, uint64_t now)
-{
-    roci_pending *p = roci_conn_take_expired(c, now);
-    while (p) {
-        roci_pending *n = p->next;
-        send_cancel(c, p->id);
-        p->complete(p, ROC_ETIMEDOUT, NULL, "the call timed out");
-        p = n;
-    }
-}
-
-static void client_tick(void)
-{
-    roci_conn *list[64];
-    size_t n = 0;
-    uint64_t now = roci_now_ms();
-    pthread_mutex_lock(&reg_mtx);
-    for (roci_conn *c = reg_head; c && n < 64; c = c->cl_next) {
-        roci_conn_ref(c);
-        list[n++] = c;
-    }
-    pthread_mutex_unlock(&reg_mtx);
-    for (size_t i = 0; i < n; i++) {
-        expire(list[i], now);
-        roci_conn_unref(list[i]);
-    }
 }
 
 /* ------------------------------------------------------------ fixed */

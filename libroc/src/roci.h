@@ -266,6 +266,9 @@ void roci_conn_future_done(roci_conn *c);
 /* Client connections: re-arms the read loop of connections idle for a
  * while, so that pings, callbacks and closes are seen (reaper tick). */
 void roci_conn_idle_tick(void);
+/* Fails every call past its deadline, on every connection (reaper tick). */
+void roci_conn_deadline_tick(void);
+void roci_conn_send_cancel(roci_conn *c, uint64_t id);
 /* Removes p if still pending; true when removed (it will not complete). */
 bool roci_conn_remove_pending(roci_conn *c, roci_pending *p);
 /* Removes and returns every pending whose deadline is before now. */
@@ -318,7 +321,6 @@ int roci_proxy_fixed(roci_conn *c, const char *object, roc_proxy **out,
 int roci_proxy_sibling(roc_proxy *p, const char *object, roc_proxy **out,
                        roc_error *err);
 
-/* Daemon and client-side connection registry (proxy.c). */
-void roci_client_tick(void);
+
 
 #endif
