@@ -595,6 +595,7 @@ int main(int argc, char **argv)
     }
     if (open_lookups)
         opts.authorize = authorize_changes;
+    opts.key_optional = open_lookups; /* peers without the key: reads only */
     if (opts.key_file) {
         /* the same key for the autoclean pings of keyed daemons */
         roc_error kerr = ROC_ERROR_INIT;
