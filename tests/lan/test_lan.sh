@@ -222,7 +222,15 @@ if wait_line "$DIR/late.out" "^READY" 30 &&
 else
     fail "late announcement: $(cat "$DIR/late.err")"
 fi
-kill -TERM $LATE_PID
+# killed outright: avahi-daemon withdraws for a client whose bus connection
+# is gone
+kill -KILL $LATE_PID
+wait $LATE_PID 2>/dev/null
+if until_ok 15 eval '! on A "$ROC" discover _roc._tcp --timeout 3 2>/dev/null | grep -qF "ROC:late@"'; then
+    pass "a SIGKILLed daemon's announcements disappear from A's view"
+else
+    fail "a SIGKILLed daemon is still seen 15 s later"
+fi
 
 echo "$FAILS failure(s)"
 [ $FAILS = 0 ]
