@@ -10,6 +10,16 @@ for p in $PKGS; do
 done
 if [ -n "$missing" ]; then
   echo "installing:$missing"
+  # Packages with services (avahi-daemon, etcd-server, dbus) must not start
+  # them in the machine's own network namespace: the tests start their own,
+  # inside namespaces or on 127.0.0.1. policy-rc.d forbids starts meanwhile.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    guard=1
+  fi
+  trap '[ -n "$guard" ] && $SUDO rm -f /usr/sbin/policy-rc.d' EXIT
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
