@@ -238,6 +238,12 @@ roci_conn *roci_conn_by_serial(uint64_t serial)
 
 static void send_ping(roci_conn *c);
 
+/* Milliseconds from stamp to now; 0 when the stamp is newer. */
+static uint64_t since(uint64_t now, uint64_t stamp)
+{
+    return stamp >= now ? 0 : now - stamp;
+}
+
 void roci_conn_keepalive_tick(void)
 {
     roci_conn *todo[256];
@@ -245,13 +251,15 @@ void roci_conn_keepalive_tick(void)
     uint64_t now = roci_now_ms();
     pthread_mutex_lock(&all_mtx);
     for (roci_conn *c = all_head; c && n < 256; c = c->all_next) {
+        /* I/O threads move these stamps while we look: a stamp after
+         * "now" is no silence at all (never an unsigned wrap-around) */
         bool idle = c->idle_timeout_ms > 0 && c->state == ROCI_ST_OPEN &&
-                    now - c->last_call_ms >= (uint64_t)c->idle_timeout_ms;
+                    since(now, c->last_call_ms) >= (uint64_t)c->idle_timeout_ms;
         /* a connection whose reading is paused (back-pressure) is busy,
          * not silent */
         bool silent = c->keepalive_ms > 0 && c->state == ROCI_ST_OPEN &&
                       !atomic_load(&c->paused) &&
-                      now - c->last_rx_ms >= (uint64_t)c->keepalive_ms;
+                      since(now, c->last_rx_ms) >= (uint64_t)c->keepalive_ms;
         if (!idle && !silent)
             continue;
         int r = atomic_load(&c->refs);
@@ -263,9 +271,9 @@ void roci_conn_keepalive_tick(void)
     pthread_mutex_unlock(&all_mtx);
     for (size_t i = 0; i < n; i++) {
         roci_conn *c = todo[i];
-        uint64_t silent = now - c->last_rx_ms;
+        uint64_t silent = since(now, c->last_rx_ms);
         if (c->idle_timeout_ms > 0 &&
-            now - c->last_call_ms >= (uint64_t)c->idle_timeout_ms) {
+            since(now, c->last_call_ms) >= (uint64_t)c->idle_timeout_ms) {
             roci_conn_close(c, ROC_ECLOSED, "idle timeout");
         } else if (c->keepalive_ms <= 0) {
             /* only idle was due */
@@ -1154,7 +1162,7 @@ void roci_conn_idle_tick(void)
     pthread_mutex_lock(&all_mtx);
     for (roci_conn *c = all_head; c && n < 256; c = c->all_next) {
         if (c->is_server || c->rmode != ROCI_RM_IDLE ||
-            now - c->idle_since < 10)
+            since(now, c->idle_since) < 10)
             continue;
         int r = atomic_load(&c->refs);
         while (r > 0 && !atomic_compare_exchange_weak(&c->refs, &r, r + 1))
