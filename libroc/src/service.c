@@ -260,12 +260,29 @@ int roc_subscribe(roc_proxy *p, const char *prefix, roc_event_fn fn,
     return rc;
 }
 
+static void *close_sub(void *arg)
+{
+    roc_subscription *s = arg;
+    nng_close(s->sock);
+    free(s);
+    return NULL;
+}
+
 void roc_unsubscribe(roc_subscription *s)
 {
     if (!s)
         return;
     atomic_store(&s->stop, true);
-    pthread_join(s->thr, NULL);
-    nng_close(s->sock);
-    free(s);
+    pthread_join(s->thr, NULL); /* no callback runs after this */
+    /* nng 1.5.2's close of a SUB socket whose publisher keeps sending can
+     * block forever now and then (seen: ~1 in 20 with a publisher in
+     * another process). The socket is closed on a thread of its own, so
+     * that the caller never waits on it. */
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &at, close_sub, s) != 0)
+        close_sub(s);
+    pthread_attr_destroy(&at);
 }
