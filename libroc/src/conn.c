@@ -403,6 +403,7 @@ void roci_conn_close(roci_conn *c, int code, const char *why)
         c->buckets[i] = NULL;
     }
     c->npending = 0;
+    atomic_store(&c->npending_hint, 0);
     pthread_mutex_unlock(&c->mtx);
     nng_stream_close(c->stream);
     char msg[300];
@@ -433,6 +434,7 @@ uint64_t roci_conn_add_pending(roci_conn *c, roci_pending *p)
     p->next = *b;
     *b = p;
     c->npending++;
+    atomic_store(&c->npending_hint, c->npending);
     pthread_mutex_unlock(&c->mtx);
     return p->id;
 }
@@ -445,6 +447,7 @@ static roci_pending *take_locked(roci_conn *c, uint64_t id)
             roci_pending *p = *pp;
             *pp = p->next;
             c->npending--;
+            atomic_store(&c->npending_hint, c->npending);
             return p;
         }
     }
@@ -460,6 +463,7 @@ bool roci_conn_remove_pending(roci_conn *c, roci_pending *p)
         if (*pp == p) {
             *pp = p->next;
             c->npending--;
+            atomic_store(&c->npending_hint, c->npending);
             found = true;
             break;
         }
@@ -480,6 +484,7 @@ roci_pending *roci_conn_take_expired(roci_conn *c, uint64_t now)
                 if (p->deadline_ms && p->deadline_ms <= now) {
                     *pp = p->next;
                     c->npending--;
+                    atomic_store(&c->npending_hint, c->npending);
                     p->next = out;
                     out = p;
                 } else {
@@ -686,6 +691,52 @@ static int send_impl(roci_conn *c, const uint8_t *frame, size_t len,
     pthread_mutex_unlock(&c->mtx);
     free(seg_owner);
     return rc;
+}
+
+int roci_conn_send_deferred(roci_conn *c, const uint8_t *frame, size_t len)
+{
+    pthread_mutex_lock(&c->mtx);
+    if (c->state == ROCI_ST_CLOSED) {
+        pthread_mutex_unlock(&c->mtx);
+        return ROC_ECLOSED;
+    }
+    int rc = append_locked(c, frame, len, NULL);
+    if (rc == 0 && c->next.len >= 64u * 1024u && !c->sending && !c->corked)
+        swap_and_send_locked(c);
+    pthread_mutex_unlock(&c->mtx);
+    return rc;
+}
+
+void roci_conn_flush(roci_conn *c, nng_aio *sync_aio)
+{
+    pthread_mutex_lock(&c->mtx);
+    if (c->sending || c->corked || !c->next.len ||
+        c->state == ROCI_ST_CLOSED) {
+        pthread_mutex_unlock(&c->mtx);
+        return;
+    }
+    if (!sync_aio) {
+        swap_and_send_locked(c);
+        pthread_mutex_unlock(&c->mtx);
+        return;
+    }
+    /* the queue becomes the buffer being sent, written from this thread */
+    roc_buf t = c->out;
+    c->out = c->next;
+    c->next = t;
+    c->next.len = 0;
+    c->out_off = 0;
+    c->sending = true;
+    pthread_mutex_unlock(&c->mtx);
+    int rv = write_direct(c, sync_aio, c->out.data, c->out.len, NULL);
+    pthread_mutex_lock(&c->mtx);
+    c->out.len = 0;
+    c->sending = false;
+    if (rv == 0 && c->next.len && !c->corked && c->state != ROCI_ST_CLOSED)
+        swap_and_send_locked(c);
+    pthread_mutex_unlock(&c->mtx);
+    if (rv != 0)
+        roci_conn_close(c, roci_nng_err(rv), nng_strerror(rv));
 }
 
 int roci_conn_send(roci_conn *c, const uint8_t *frame, size_t len,
@@ -960,7 +1011,7 @@ void roci_conn_set_paused(roci_conn *c, bool paused)
 }
 
 /* Arms the read loop of a client connection nobody reads. */
-static void arm_loop(roci_conn *c)
+void roci_conn_arm(roci_conn *c)
 {
     pthread_mutex_lock(&c->mtx);
     bool arm = c->rmode == ROCI_RM_IDLE && c->state != ROCI_ST_CLOSED;
@@ -987,7 +1038,7 @@ void roci_conn_future_add(roci_conn *c)
     pthread_mutex_lock(&c->mtx);
     c->nfut++;
     pthread_mutex_unlock(&c->mtx);
-    arm_loop(c);
+    roci_conn_arm(c);
 }
 
 void roci_conn_future_done(roci_conn *c)
@@ -1087,7 +1138,7 @@ int roci_conn_wait(roci_conn *c, roci_waiter *w, uint64_t deadline)
             }
             if (arm) {
                 pthread_mutex_unlock(&c->mtx);
-                arm_loop(c);
+                roci_conn_arm(c);
                 pthread_mutex_lock(&c->mtx);
             }
             if (!w->done && deadline && roci_now_ms() >= deadline)
@@ -1161,8 +1212,9 @@ void roci_conn_idle_tick(void)
     uint64_t now = roci_now_ms();
     pthread_mutex_lock(&all_mtx);
     for (roci_conn *c = all_head; c && n < 256; c = c->all_next) {
-        if (c->is_server || c->rmode != ROCI_RM_IDLE ||
-            since(now, c->idle_since) < 10)
+        bool queued = c->next.len && !c->sending; /* racy peek; rechecked */
+        if (!queued && (c->is_server || c->rmode != ROCI_RM_IDLE ||
+                        since(now, c->idle_since) < 10))
             continue;
         int r = atomic_load(&c->refs);
         while (r > 0 && !atomic_compare_exchange_weak(&c->refs, &r, r + 1))
@@ -1172,7 +1224,9 @@ void roci_conn_idle_tick(void)
     }
     pthread_mutex_unlock(&all_mtx);
     for (size_t i = 0; i < n; i++) {
-        arm_loop(todo[i]);
+        roci_conn_flush(todo[i], NULL); /* held-back calls nobody waits for */
+        if (!todo[i]->is_server)
+            roci_conn_arm(todo[i]);
         roci_conn_unref(todo[i]);
     }
 }

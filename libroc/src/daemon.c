@@ -1104,6 +1104,7 @@ int roc_daemon_start(roc_daemon *d)
     if (d->opts.keepalive_ms > 0 || d->opts.idle_timeout_ms > 0)
         roci_reaper_add_tick(roci_conn_keepalive_tick);
     roci_reaper_add_tick(roci_conn_deadline_tick); /* its callbacks' futures */
+    roci_reaper_add_tick(roci_conn_idle_tick);     /* and their held calls */
     if (d->l)
         nng_stream_listener_accept(d->l, d->acc_aio);
     roci_discovery_start(d, &d->opts); /* announce, when asked to */

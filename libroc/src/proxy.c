@@ -704,26 +704,78 @@ struct roc_future {
     bool done;
     int rc;
     roc_error err;
-    uint8_t *reply;
+    uint8_t *reply;       /* the result's bytes: small ones in inline_reply */
     size_t reply_len;
+    uint8_t inline_reply[64];
+    roc_future *pool_next;
     void (*cb)(roc_future *, void *);
     void *cb_arg;
+    bool needs_loop;      /* a callback waits: the read loop must run */
+    bool waiting;         /* a thread waits in roc_future_wait */
+    roci_waiter *waiter;  /* ...on this, reading the connection itself */
     char desc[96];
 };
+
+/* Freed futures are kept for reuse (their mutex and condition variable
+ * stay initialised): no heap traffic per call on a steady pipeline. */
+#define FUT_POOL_MAX 256
+static pthread_mutex_t fut_pool_mtx = PTHREAD_MUTEX_INITIALIZER;
+static roc_future *fut_pool;
+static size_t fut_pool_n;
+
+static roc_future *fut_alloc(void)
+{
+    pthread_mutex_lock(&fut_pool_mtx);
+    roc_future *f = fut_pool;
+    if (f) {
+        fut_pool = f->pool_next;
+        fut_pool_n--;
+    }
+    pthread_mutex_unlock(&fut_pool_mtx);
+    if (f) {
+        pthread_mutex_t m = f->mtx;
+        pthread_cond_t cv = f->cv;
+        memset(f, 0, sizeof *f);
+        f->mtx = m;
+        f->cv = cv;
+        return f;
+    }
+    f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    pthread_mutex_init(&f->mtx, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&f->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return f;
+}
 
 static void fut_unref(roc_future *f)
 {
     if (atomic_fetch_sub(&f->refs, 1) == 1) {
         roc_error_clear(&f->err);
-        free(f->reply);
+        if (f->reply != f->inline_reply)
+            free(f->reply);
         if (f->c) {
             if (f->uses)
                 unuse_conn(f->c);
             roci_conn_unref(f->c);
         }
-        pthread_cond_destroy(&f->cv);
-        pthread_mutex_destroy(&f->mtx);
-        free(f);
+        pthread_mutex_lock(&fut_pool_mtx);
+        if (fut_pool_n < FUT_POOL_MAX) {
+            f->pool_next = fut_pool;
+            fut_pool = f;
+            fut_pool_n++;
+            f = NULL;
+        }
+        pthread_mutex_unlock(&fut_pool_mtx);
+        if (f) {
+            pthread_cond_destroy(&f->cv);
+            pthread_mutex_destroy(&f->mtx);
+            free(f);
+        }
     }
 }
 
@@ -733,9 +785,14 @@ static void fut_finish(roc_future *f, int rc)
     f->rc = rc;
     f->done = true;
     pthread_cond_broadcast(&f->cv);
+    if (f->waiter) /* under f->mtx: the waiter cannot go away meanwhile */
+        roci_conn_waiter_done(f->c, f->waiter);
+    bool needs_loop = f->needs_loop;
     void (*cb)(roc_future *, void *) = f->cb;
     void *arg = f->cb_arg;
     pthread_mutex_unlock(&f->mtx);
+    if (needs_loop)
+        roci_conn_future_done(f->c);
     if (cb)
         cb(f, arg);
     fut_unref(f); /* the pending's reference */
@@ -746,10 +803,10 @@ static void fut_complete(roci_pending *pp, int rc, roci_rd *r,
 {
     roc_future *f = (roc_future *)pp;
     int out = 0;
-    roci_conn_future_done(f->c);
     if (rc == 0) {
         size_t n = (size_t)(r->end - r->p);
-        f->reply = malloc(n ? n : 1);
+        f->reply = n <= sizeof f->inline_reply ? f->inline_reply
+                                               : malloc(n ? n : 1);
         if (f->reply) {
             memcpy(f->reply, r->p, n);
             f->reply_len = n;
@@ -780,17 +837,11 @@ int roc_proxy_call_async(roc_proxy *p, const char *method,
     int rc = acquire(p, timeout, &t, &c, err);
     if (rc)
         return rc;
-    roc_future *f = calloc(1, sizeof *f);
+    roc_future *f = fut_alloc();
     if (!f) {
         roci_conn_unref(c);
         return roc_error_set(err, ROC_ENOMEM, "out of memory");
     }
-    pthread_mutex_init(&f->mtx, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&f->cv, &ca);
-    pthread_condattr_destroy(&ca);
     atomic_init(&f->refs, 2); /* the user's and the pending's */
     f->c = c;
     /* only connections of the shared registry are closed for want of users;
@@ -800,7 +851,12 @@ int roc_proxy_call_async(roc_proxy *p, const char *method,
         use_conn(c);
     f->p.complete = fut_complete;
     f->p.deadline_ms = timeout > 0 ? roci_now_ms() + (uint64_t)timeout : 0;
-    snprintf(f->desc, sizeof f->desc, "%.40s.%.40s", t->object, method);
+    /* for messages; no snprintf on this path */
+    size_t ol = strnlen(t->object, 40), ml = strnlen(method, 40);
+    memcpy(f->desc, t->object, ol);
+    f->desc[ol] = '.';
+    memcpy(f->desc + ol + 1, method, ml);
+    f->desc[ol + 1 + ml] = 0;
     uint64_t id = roci_conn_add_pending(c, &f->p);
     if (!id) {
         atomic_store(&f->refs, 1);
@@ -820,10 +876,14 @@ int roc_proxy_call_async(roc_proxy *p, const char *method,
         roc_future_free(f);
         return encode_fail(err, rc, method);
     }
-    /* queued, not written here: calls issued back to back while a write is
-     * in flight leave together in one gather write (pipelining) */
-    roci_conn_future_add(c); /* the read loop runs for it */
-    roci_conn_send(c, b->data, b->len, NULL);
+    /* A lone call is written at once (no hand-off). Calls issued while
+     * others are in flight on the connection are held back and leave
+     * together when the caller waits (or a callback is attached, or the
+     * queue grows): pipelined calls share one gather write. */
+    if (atomic_load(&c->npending_hint) > 1)
+        roci_conn_send_deferred(c, b->data, b->len);
+    else
+        roci_conn_send(c, b->data, b->len, roci_thread_aio());
     *out = f;
     return 0;
 }
@@ -835,6 +895,10 @@ bool roc_future_ready(roc_future *f)
     pthread_mutex_lock(&f->mtx);
     bool d = f->done;
     pthread_mutex_unlock(&f->mtx);
+    if (!d) { /* someone polls: send what waits, let the read loop run */
+        roci_conn_flush(f->c, roci_thread_aio());
+        roci_conn_arm(f->c);
+    }
     return d;
 }
 
@@ -843,6 +907,31 @@ int roc_future_wait(roc_future *f, int timeout_ms)
     if (!f)
         return ROC_EINVAL;
     pthread_mutex_lock(&f->mtx);
+    if (!f->done)
+        roci_conn_flush(f->c, roci_thread_aio()); /* held-back calls go */
+    if (!f->done && !f->waiting) {
+        /* this thread reads the connection itself when nobody else does,
+         * as a synchronous caller would (no hand-off from an I/O thread) */
+        roci_waiter w;
+        memset(&w, 0, sizeof w);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&w.cv, &ca);
+        pthread_condattr_destroy(&ca);
+        f->waiting = true;
+        f->waiter = &w;
+        pthread_mutex_unlock(&f->mtx);
+        uint64_t dl = timeout_ms < 0 ? 0 : roci_now_ms() + (uint64_t)timeout_ms;
+        roci_conn_wait(f->c, &w, dl);
+        pthread_mutex_lock(&f->mtx);
+        f->waiter = NULL;
+        f->waiting = false;
+        bool d = f->done;
+        pthread_mutex_unlock(&f->mtx);
+        pthread_cond_destroy(&w.cv);
+        return d ? 0 : ROC_ETIMEDOUT;
+    }
     if (timeout_ms < 0) {
         while (!f->done)
             pthread_cond_wait(&f->cv, &f->mtx);
@@ -899,9 +988,14 @@ int roc_future_on_complete(roc_future *f, void (*cb)(roc_future *, void *),
     f->cb = cb;
     f->cb_arg = arg;
     bool done = f->done;
+    f->needs_loop = !done;
     pthread_mutex_unlock(&f->mtx);
-    if (done)
+    if (done) {
         cb(f, arg);
+    } else {
+        roci_conn_future_add(f->c); /* only the read loop can complete it */
+        roci_conn_flush(f->c, roci_thread_aio());
+    }
     return 0;
 }
 
@@ -910,7 +1004,6 @@ void roc_future_cancel(roc_future *f)
     if (!f)
         return;
     if (roci_conn_remove_pending(f->c, &f->p)) {
-        roci_conn_future_done(f->c);
         roci_conn_send_cancel(f->c, f->p.id);
         roc_error_set(&f->err, ROC_ECANCELED, "%s was cancelled", f->desc);
         fut_finish(f, ROC_ECANCELED);

@@ -179,6 +179,7 @@ struct roci_conn {
     bool sync_completed;  /* the loop just completed a synchronous call */
     uint64_t idle_since;
     size_t npending;
+    atomic_size_t npending_hint; /* npending, readable without mtx */
     uint64_t next_id;
     int close_code;
     char close_why[160];
@@ -238,6 +239,11 @@ int roci_conn_send_buf(roci_conn *c, roc_buf *b, const roci_seg *seg,
  * owner and frees it once sent, so the payload is never copied. */
 int roci_conn_send_owned(roci_conn *c, roc_buf *b, const roci_seg *seg,
                          void *owner);
+/* Queues a frame without starting a write (it leaves with the next
+ * flush, write or send, or once the queue is large). */
+int roci_conn_send_deferred(roci_conn *c, const uint8_t *frame, size_t len);
+/* Writes what is queued, from this thread when no write is in flight. */
+void roci_conn_flush(roci_conn *c, nng_aio *sync_aio);
 /* Builds and queues an error reply [1,4,id,[code,type,message,data]]. */
 int roci_conn_send_error(roci_conn *c, uint64_t id, int wire_code,
                          const char *type, const char *message,
@@ -259,10 +265,13 @@ uint64_t roci_conn_add_pending(roci_conn *c, roci_pending *p);
 int roci_conn_wait(roci_conn *c, roci_waiter *w, uint64_t deadline_ms);
 /* Marks w done and wakes its thread (from its complete function). */
 void roci_conn_waiter_done(roci_conn *c, roci_waiter *w);
-/* Futures: one more / one fewer pending; the read loop runs while any
- * are. */
+/* Futures with a completion callback: one more / one fewer; the read
+ * loop runs while any are (other futures are read by the thread that
+ * waits for them). */
 void roci_conn_future_add(roci_conn *c);
 void roci_conn_future_done(roci_conn *c);
+/* Arms the read loop of a client connection that nobody reads. */
+void roci_conn_arm(roci_conn *c);
 /* Client connections: re-arms the read loop of connections idle for a
  * while, so that pings, callbacks and closes are seen (reaper tick). */
 void roci_conn_idle_tick(void);
