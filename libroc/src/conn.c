@@ -217,18 +217,23 @@ static void all_remove(roci_conn *c)
     pthread_mutex_unlock(&all_mtx);
 }
 
+/* Takes a reference unless the last one is gone (the connection is then
+ * on its way to the reaper: never revive it). Under all_mtx. */
+static bool ref_if_alive(roci_conn *c)
+{
+    int r = atomic_load(&c->refs);
+    while (r > 0 && !atomic_compare_exchange_weak(&c->refs, &r, r + 1))
+        ;
+    return r > 0;
+}
+
 roci_conn *roci_conn_by_serial(uint64_t serial)
 {
     roci_conn *found = NULL;
     pthread_mutex_lock(&all_mtx);
     for (roci_conn *c = all_head; c; c = c->all_next)
         if (c->serial == serial) {
-            /* a connection whose last reference is gone is on its way to
-             * the reaper: never revive it */
-            int r = atomic_load(&c->refs);
-            while (r > 0 && !atomic_compare_exchange_weak(&c->refs, &r, r + 1))
-                ;
-            if (r > 0)
+            if (ref_if_alive(c))
                 found = c;
             break;
         }
@@ -262,10 +267,7 @@ void roci_conn_keepalive_tick(void)
                       since(now, c->last_rx_ms) >= (uint64_t)c->keepalive_ms;
         if (!idle && !silent)
             continue;
-        int r = atomic_load(&c->refs);
-        while (r > 0 && !atomic_compare_exchange_weak(&c->refs, &r, r + 1))
-            ;
-        if (r > 0)
+        if (ref_if_alive(c))
             todo[n++] = c;
     }
     pthread_mutex_unlock(&all_mtx);
@@ -813,26 +815,36 @@ void roci_conn_refuse(roci_conn *c, uint64_t id, int code, const char *fmt,
 
 /* ------------------------------------------------------ reading */
 
+/* Makes room in the read buffer when little is left: doubles it, or sizes
+ * it for the frame whose header it holds (checked against max_frame by the
+ * parser first). false when out of memory (the connection is closed). */
+static bool rbuf_room(roci_conn *c)
+{
+    if (c->rcap - c->rlen >= 4096 || c->roff != 0)
+        return true;
+    size_t need = c->rcap * 2;
+    if (c->rlen >= 4) {
+        const uint8_t *h = c->rbuf;
+        size_t n = ((size_t)h[0] << 24) | ((size_t)h[1] << 16) |
+                   ((size_t)h[2] << 8) | h[3];
+        if (n + 4 > need)
+            need = n + 4;
+    }
+    uint8_t *nb = realloc(c->rbuf, need);
+    if (!nb) {
+        roci_conn_close(c, ROC_ENOMEM, "out of memory");
+        return false;
+    }
+    c->rbuf = nb;
+    c->rcap = need;
+    return true;
+}
+
 static void start_read(roci_conn *c)
 {
-    if (c->rcap - c->rlen < 4096 && c->roff == 0) {
-        /* grow for a frame that does not fit (bounded by max_frame) */
-        size_t need = c->rcap * 2;
-        if (c->rlen >= 4) {
-            const uint8_t *h = c->rbuf;
-            size_t n = ((size_t)h[0] << 24) | ((size_t)h[1] << 16) |
-                       ((size_t)h[2] << 8) | h[3];
-            if (n + 4 > need)
-                need = n + 4;
-        }
-        uint8_t *nb = realloc(c->rbuf, need);
-        if (!nb) {
-            roci_conn_close(c, ROC_ENOMEM, "out of memory");
-            roci_conn_unref(c);
-            return;
-        }
-        c->rbuf = nb;
-        c->rcap = need;
+    if (!rbuf_room(c)) {
+        roci_conn_unref(c);
+        return;
     }
     nng_iov iov = {c->rbuf + c->rlen, c->rcap - c->rlen};
     nng_aio_set_iov(c->rd_aio, 1, &iov);
@@ -1065,23 +1077,8 @@ static int thread_read(roci_conn *c, roci_waiter *w, uint64_t deadline)
         uint64_t now = roci_now_ms();
         if (deadline && now >= deadline)
             return ROCI_RM_IDLE;
-        if (c->rcap - c->rlen < 4096) {
-            size_t need = c->rcap * 2;
-            if (c->rlen >= 4) {
-                const uint8_t *h = c->rbuf;
-                size_t n = ((size_t)h[0] << 24) | ((size_t)h[1] << 16) |
-                           ((size_t)h[2] << 8) | h[3];
-                if (n + 4 > need)
-                    need = n + 4;
-            }
-            uint8_t *nb = realloc(c->rbuf, need);
-            if (!nb) {
-                roci_conn_close(c, ROC_ENOMEM, "out of memory");
-                return ROCI_RM_IDLE;
-            }
-            c->rbuf = nb;
-            c->rcap = need;
-        }
+        if (!rbuf_room(c))
+            return ROCI_RM_IDLE;
         nng_iov iov = {c->rbuf + c->rlen, c->rcap - c->rlen};
         nng_aio_set_iov(aio, 1, &iov);
         nng_aio_set_timeout(aio, deadline ? (nng_duration)(deadline - now)
@@ -1186,10 +1183,7 @@ void roci_conn_deadline_tick(void)
     for (roci_conn *c = all_head; c && n < 256; c = c->all_next) {
         if (!c->npending)
             continue;
-        int r = atomic_load(&c->refs);
-        while (r > 0 && !atomic_compare_exchange_weak(&c->refs, &r, r + 1))
-            ;
-        if (r > 0)
+        if (ref_if_alive(c))
             todo[n++] = c;
     }
     pthread_mutex_unlock(&all_mtx);
@@ -1216,10 +1210,7 @@ void roci_conn_idle_tick(void)
         if (!queued && (c->is_server || c->rmode != ROCI_RM_IDLE ||
                         since(now, c->idle_since) < 10))
             continue;
-        int r = atomic_load(&c->refs);
-        while (r > 0 && !atomic_compare_exchange_weak(&c->refs, &r, r + 1))
-            ;
-        if (r > 0)
+        if (ref_if_alive(c))
             todo[n++] = c;
     }
     pthread_mutex_unlock(&all_mtx);
