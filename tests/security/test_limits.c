@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sec_util.h"
 #include "testutil.h"
@@ -317,6 +318,44 @@ static void test_limits_max_depth(void **state)
     stop();
 }
 
+/* ---- idle timeout ---- */
+
+static bool conn_gone(void *arg)
+{
+    return !roc_conn_alive(arg);
+}
+
+static void test_limits_idle_timeout(void **state)
+{
+    (void)state;
+    roc_daemon_opts o;
+    roc_daemon_opts_init(&o);
+    o.idle_timeout_ms = 300;
+    start(&o);
+    char uri[400];
+    roc_error e = ROC_ERROR_INIT;
+    roc_conn *idle = NULL, *busy = NULL;
+    assert_int_equal(roc_connect(&idle, obj_uri("t", uri, sizeof uri), NULL, &e),
+                     0);
+    assert_int_equal(roc_connect(&busy, uri, NULL, &e), 0);
+    assert_int_equal(echo_once(idle, NULL, &e), 0);
+    /* a connection that keeps calling stays; the silent one is closed */
+    uint64_t t0 = sec_now_ms();
+    while (sec_now_ms() - t0 < 1000) {
+        assert_int_equal(echo_once(busy, NULL, &e), 0);
+        usleep(50000);
+    }
+    assert_true(tu_wait_for(conn_gone, idle, 3000));
+    assert_true(roc_conn_alive(busy));
+    print_message("idle connection closed after ~%llu ms (limit 300 ms)\n",
+                  (unsigned long long)(sec_now_ms() - t0));
+    roc_conn_close(idle);
+    roc_conn_close(busy);
+    sec_assert_served();
+    roc_error_clear(&e);
+    stop();
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +364,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_limits_max_inflight),
         cmocka_unit_test(test_limits_max_frame),
         cmocka_unit_test(test_limits_max_depth),
+        cmocka_unit_test(test_limits_idle_timeout),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
