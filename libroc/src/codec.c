@@ -35,10 +35,8 @@ void roc_buf_free(roc_buf *b)
     b->len = b->cap = 0;
 }
 
-int roci_buf_reserve(roc_buf *b, size_t extra)
+int roci_buf_grow(roc_buf *b, size_t extra)
 {
-    if (b->cap - b->len >= extra)
-        return 0;
     if (extra > SIZE_MAX / 2 - b->len)
         return ROC_ENOMEM;
     size_t cap = b->cap ? b->cap : 256;
@@ -57,7 +55,7 @@ int roci_buf_reserve(roc_buf *b, size_t extra)
 static int buf_write(void *data, const char *buf, size_t len)
 {
     roc_buf *b = data;
-    if (roci_buf_reserve(b, len) != 0)
+    if (b->cap - b->len < len && roci_buf_grow(b, len) != 0)
         return -1;
     memcpy(b->data + b->len, buf, len);
     b->len += len;

@@ -64,7 +64,11 @@ typedef struct roci_wbuf {
 /* A packer over w->b that puts the first bin of >= ROCI_SEG_MIN bytes into
  * w->seg instead of copying it. */
 void roci_packer_init_seg(msgpack_packer *pk, roci_wbuf *w);
-int roci_buf_reserve(roc_buf *b, size_t extra);
+int roci_buf_grow(roc_buf *b, size_t extra); /* the slow path */
+static inline int roci_buf_reserve(roc_buf *b, size_t extra)
+{
+    return b->cap - b->len >= extra ? 0 : roci_buf_grow(b, extra);
+}
 int roci_pack_value(msgpack_packer *pk, const roc_value *v, unsigned depth);
 int roci_pack_str(msgpack_packer *pk, const char *s, size_t len);
 

@@ -990,7 +990,8 @@ static void rd_cb(void *arg)
         return;
     }
     size_t n = nng_aio_count(c->rd_aio);
-    c->last_rx_ms = roci_now_ms();
+    if (c->keepalive_ms > 0 || !c->is_server)
+        c->last_rx_ms = roci_now_ms();
     c->ping_out = false;
     if (c->state == ROCI_ST_LINGER) {
         c->lingered += n;
@@ -1068,13 +1069,15 @@ void roci_conn_future_done(roci_conn *c)
 static int thread_read(roci_conn *c, roci_waiter *w, uint64_t deadline)
 {
     nng_aio *aio = roci_thread_aio();
+    /* one clock read per read: it stamps the arrival and the next wait */
+    uint64_t now = roci_now_ms();
+    c->idle_since = now;
     for (;;) {
         pthread_mutex_lock(&c->mtx);
         bool done = w->done;
         pthread_mutex_unlock(&c->mtx);
         if (done || !aio || c->state == ROCI_ST_CLOSED)
             return ROCI_RM_IDLE;
-        uint64_t now = roci_now_ms();
         if (deadline && now >= deadline)
             return ROCI_RM_IDLE;
         if (!rbuf_room(c))
@@ -1093,7 +1096,9 @@ static int thread_read(roci_conn *c, roci_waiter *w, uint64_t deadline)
             return ROCI_RM_IDLE;
         }
         c->rlen += nng_aio_count(aio);
-        c->last_rx_ms = roci_now_ms();
+        now = roci_now_ms();
+        c->last_rx_ms = now;
+        c->idle_since = now; /* when this reader leaves, the idle clock runs */
         c->ping_out = false;
         int st = parse_frames(c);
         if (st == P_CLOSED || c->state == ROCI_ST_LINGER) {
@@ -1117,10 +1122,9 @@ int roci_conn_wait(roci_conn *c, roci_waiter *w, uint64_t deadline)
         if (c->rmode == ROCI_RM_IDLE && c->state != ROCI_ST_CLOSED) {
             c->rmode = ROCI_RM_THREAD;
             pthread_mutex_unlock(&c->mtx);
-            int next = thread_read(c, w, deadline);
+            int next = thread_read(c, w, deadline); /* sets idle_since */
             pthread_mutex_lock(&c->mtx);
             c->rmode = next;
-            c->idle_since = roci_now_ms();
             /* hand the reading on: to another waiter, or to the loop
              * when futures need it */
             bool arm = false;
@@ -1595,7 +1599,8 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
         }
         if (c->peer_bye)
             return 0; /* after bye no new calls start */
-        c->last_call_ms = roci_now_ms();
+        if (c->idle_timeout_ms > 0)
+            c->last_call_ms = roci_now_ms();
         if (c->ops && c->ops->on_call)
             c->ops->on_call(c, &in);
         else if (kind == ROCI_CALL)

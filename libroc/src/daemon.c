@@ -55,6 +55,7 @@ typedef struct dconn {
     dsess *sessions;
     roc_call *running;  /* worker calls, for cancel */
     dexp *exports;      /* objects this side exports on the connection */
+    atomic_uint inline_active; /* inline calls running now */
     /* a client's own service on this connection (a copy) */
     roc_service client_svc;
     bool has_client_svc;
@@ -63,6 +64,7 @@ typedef struct dconn {
     roc_arena *inline_arena;
     bool listed;
     bool closed;        /* the connection closed */
+    atomic_bool closed_flag; /* the same, for the inline path's check */
     bool disconnected;  /* sessions ended, on_disconnect ran */
 } dconn;
 
@@ -80,7 +82,8 @@ struct roc_call {
     roc_arena *arena;
     roc_value *args;
     void *self;
-    uint64_t deadline; /* absolute ms, 0: none */
+    uint64_t deadline; /* absolute ms, 0: none (worker calls) */
+    int64_t deadline_rel; /* ms from receipt, -1: none (inline calls) */
     atomic_bool cancelled;
     const char *object;
     const char *method;
@@ -312,6 +315,8 @@ const char *roc_call_peer(roc_call *c)
 
 int roc_call_remaining_ms(roc_call *c)
 {
+    if (!c->deadline && c->deadline_rel >= 0) /* inline: it just arrived */
+        c->deadline = roci_now_ms() + (uint64_t)c->deadline_rel;
     if (!c->deadline)
         return -1;
     uint64_t now = roci_now_ms();
@@ -540,7 +545,8 @@ static void *worker_main(void *arg)
         dc->inflight--;
         resume = atomic_load(&conn->paused) &&
                  dc->inflight < d->opts.max_inflight;
-        bool last = dc->closed && dc->inflight == 0;
+        bool last = dc->closed && dc->inflight == 0 &&
+                    atomic_load(&dc->inline_active) == 0;
         pthread_mutex_unlock(&dc->mtx);
         if (last)
             disconnect(conn);
@@ -685,7 +691,10 @@ static void on_call(roci_conn *conn, roci_incoming *in)
     c->object = o->id;
     c->method = m->name;
     atomic_init(&c->cancelled, false);
-    if (in->deadline_ms >= 0)
+    /* a worker call may wait in the queue: its deadline is fixed now; an
+     * inline call runs at once (its deadline only when asked) */
+    c->deadline_rel = in->deadline_ms;
+    if (in->deadline_ms >= 0 && blocking)
         c->deadline = roci_now_ms() + (uint64_t)in->deadline_ms;
     c->args = roc_arena_alloc(a, sizeof *c->args);
     /* an inline call finishes before the read buffer moves: its bytes
@@ -706,20 +715,20 @@ static void on_call(roci_conn *conn, roci_incoming *in)
         return;
     }
     if (!blocking) {
-        /* counted like worker calls, so that a close from another thread
-         * waits for it before the connection's sessions end */
-        pthread_mutex_lock(&dc->mtx);
-        dc->inflight++;
-        pthread_mutex_unlock(&dc->mtx);
+        /* counted, so that a close from another thread waits for it
+         * before the connection's sessions end */
+        atomic_fetch_add(&dc->inline_active, 1);
         run_call(c);
         obj_unref(o);
         roc_arena_reset(a);
-        pthread_mutex_lock(&dc->mtx);
-        dc->inflight--;
-        bool last = dc->closed && dc->inflight == 0;
-        pthread_mutex_unlock(&dc->mtx);
-        if (last)
-            disconnect(conn);
+        if (atomic_fetch_sub(&dc->inline_active, 1) == 1 &&
+            atomic_load(&dc->closed_flag)) {
+            pthread_mutex_lock(&dc->mtx);
+            bool last = dc->inflight == 0;
+            pthread_mutex_unlock(&dc->mtx);
+            if (last)
+                disconnect(conn);
+        }
         return;
     }
     c->on_worker = true;
@@ -758,8 +767,8 @@ static void on_close(roci_conn *conn)
     for (roc_call *c = dc->running; c; c = c->run_next)
         atomic_store(&c->cancelled, true);
     dc->closed = true;
-    /* inline calls run on the thread that closes, or not at all now */
-    bool idle = dc->inflight == 0;
+    atomic_store(&dc->closed_flag, true);
+    bool idle = dc->inflight == 0 && atomic_load(&dc->inline_active) == 0;
     pthread_mutex_unlock(&dc->mtx);
     if (idle)
         disconnect(conn);

@@ -12,16 +12,25 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "naming.roc.h"
 #include "roci.h"
 #include "roci_discovery.h"
 
 struct roc_ns {
-    roc_naming_NameServer *p;
-    char *uri;
+    size_t n;                  /* name servers (url/ROC_NS may list several) */
+    roc_naming_NameServer **p; /* one proxy each (no I/O until used) */
+    char **uris;               /* their object URIs */
+    _Atomic size_t cur;        /* the one in use */
+    char *spec;                /* the url list as given (for a keeper) */
+    int timeout_ms;            /* 0: the default */
     char *note; /* the location was a fallback: why (for error messages) */
 };
+
+/* The proxy of the name server in use. */
+#define P(ns) ((ns)->p[atomic_load(&(ns)->cur) % (ns)->n])
 
 /* Where the name server is when nobody said: ROC_NS, else the first one
  * that answers on the LAN (discovery.c, _roc-ns._tcp, bounded wait,
@@ -46,6 +55,57 @@ const char *roc_ns_default_url(void)
     return ns_where(NULL, 0, &fb);
 }
 
+/* The object URI of one url of the list (malloc'd), checked. */
+static int one_uri(const char *url, size_t len, char **out, roc_error *err)
+{
+    *out = NULL;
+    while (len && (*url == ' ' || *url == '\t'))
+        url++, len--;
+    while (len && (url[len - 1] == ' ' || url[len - 1] == '\t'))
+        len--;
+    if (len == 0)
+        return roc_error_set(err, ROC_EINVAL,
+                             "an empty name server URL in the list");
+    char *u = strndup(url, len);
+    if (!u)
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    if (strncasecmp(u, "ROC:", 4) == 0) {
+        *out = u;
+        return 0;
+    }
+    int rc = roc_url_check(u, err);
+    if (rc) {
+        free(u);
+        return rc;
+    }
+    size_t n = len + sizeof "ROC:" ROC_NS_OBJECT "@";
+    char *uri = malloc(n);
+    if (uri)
+        snprintf(uri, n, "ROC:%s@%s", ROC_NS_OBJECT, u);
+    free(u);
+    if (!uri)
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    *out = uri;
+    return 0;
+}
+
+void roc_ns_close(roc_ns *ns)
+{
+    if (!ns)
+        return;
+    for (size_t i = 0; i < ns->n; i++) {
+        if (P(ns))
+            roc_naming_NameServer_close(ns->p[i]);
+        if (ns->uris)
+            free(ns->uris[i]);
+    }
+    free(P(ns));
+    free(ns->uris);
+    free(ns->spec);
+    free(ns->note);
+    free(ns);
+}
+
 int roc_ns_open(roc_ns **out, const char *url, roc_error *err)
 {
     if (!out)
@@ -55,63 +115,92 @@ int roc_ns_open(roc_ns **out, const char *url, roc_error *err)
     bool fallback = false;
     if (!url || !*url)
         url = ns_where(why, sizeof why, &fallback);
-    char *uri; /* (url may point at a thread-local copy: used at once) */
-    if (strncasecmp(url, "ROC:", 4) == 0) {
-        uri = strdup(url);
-    } else {
-        int rc = roc_url_check(url, err);
-        if (rc)
-            return rc;
-        size_t n = strlen(url) + sizeof "ROC:" ROC_NS_OBJECT "@";
-        uri = malloc(n);
-        if (uri)
-            snprintf(uri, n, "ROC:%s@%s", ROC_NS_OBJECT, url);
-    }
+    /* (url may point at a thread-local copy: copied at once) */
+    size_t n = 1;
+    for (const char *c = url; *c; c++)
+        n += *c == ',';
     roc_ns *ns = calloc(1, sizeof *ns);
-    if (!uri || !ns) {
-        free(uri);
-        free(ns);
+    if (!ns || !(ns->spec = strdup(url)) ||
+        !(ns->p = calloc(n, sizeof *ns->p)) ||
+        !(ns->uris = calloc(n, sizeof *ns->uris))) {
+        if (ns) {
+            free(ns->spec);
+            free(P(ns));
+            free(ns);
+        }
         return roc_error_set(err, ROC_ENOMEM, "out of memory");
     }
-    ns->uri = uri;
+    ns->n = n;
+    atomic_init(&ns->cur, 0);
+    const char *s = ns->spec;
+    for (size_t i = 0; i < n; i++) {
+        const char *c = strchr(s, ',');
+        size_t len = c ? (size_t)(c - s) : strlen(s);
+        int rc = one_uri(s, len, &ns->uris[i], err);
+        if (rc == 0)
+            rc = roc_naming_NameServer_open(&ns->p[i], ns->uris[i], err);
+        if (rc) {
+            roc_ns_close(ns);
+            return rc;
+        }
+        s = c ? c + 1 : s + len;
+    }
     if (fallback && why[0]) {
-        size_t n = strlen(why) + 160;
-        if ((ns->note = malloc(n)) != NULL)
-            snprintf(ns->note, n,
+        size_t nn = strlen(why) + 160;
+        if ((ns->note = malloc(nn)) != NULL)
+            snprintf(ns->note, nn,
                      "ROC_NS is not set; no name server found on the LAN: "
                      "%s; fell back to " ROC_NS_DEFAULT_URL,
                      why);
-    }
-    int rc = roc_naming_NameServer_open(&ns->p, uri, err);
-    if (rc) {
-        free(ns->note);
-        free(uri);
-        free(ns);
-        return rc;
     }
     *out = ns;
     return 0;
 }
 
-void roc_ns_close(roc_ns *ns)
-{
-    if (!ns)
-        return;
-    roc_naming_NameServer_close(ns->p);
-    free(ns->note);
-    free(ns->uri);
-    free(ns);
-}
-
 const char *roc_ns_uri(const roc_ns *ns)
 {
-    return ns ? ns->uri : NULL;
+    return ns ? ns->uris[atomic_load(&((roc_ns *)ns)->cur) % ns->n] : NULL;
 }
 
 void roc_ns_set_timeout(roc_ns *ns, int timeout_ms)
 {
-    if (ns)
-        roc_proxy_set_timeout(roc_naming_NameServer_proxy(ns->p), timeout_ms);
+    if (!ns)
+        return;
+    ns->timeout_ms = timeout_ms;
+    for (size_t i = 0; i < ns->n; i++)
+        roc_proxy_set_timeout(roc_naming_NameServer_proxy(ns->p[i]),
+                              timeout_ms);
+}
+
+/* Errors that say the name server did not answer (another may). */
+static bool no_answer(int rc)
+{
+    return rc == ROC_ECONNREFUSED || rc == ROC_EUNREACHABLE ||
+           rc == ROC_ETIMEDOUT || rc == ROC_ECLOSED || rc == ROC_ETRANSPORT;
+}
+
+/* After a call that failed with rc on its attempt tries (0, 1, ...):
+ * moves to the next name server of the list and says whether to call
+ * again (once per name server). */
+static bool fail_over(roc_ns *ns, int rc, size_t tries)
+{
+    if (!ns || ns->n < 2 || !no_answer(rc) || tries + 1 >= ns->n)
+        return false;
+    atomic_fetch_add(&ns->cur, 1);
+    return true;
+}
+
+/* After every name server of a list failed to answer: say so. */
+static int all_failed(roc_ns *ns, int rc, roc_error *err)
+{
+    if (!ns || ns->n < 2 || !no_answer(rc) || !err || !err->message)
+        return rc;
+    char *m = strdup(err->message);
+    if (m)
+        roc_error_set(err, rc, "%s (none of the %zu name servers answered)",
+                      m, ns->n);
+    free(m);
+    return rc;
 }
 
 /* Maps the IDL's exceptions to codes, in err (when given) and the result. */
@@ -143,15 +232,23 @@ static int add_note(roc_ns *ns, int rc, roc_error *err)
 }
 
 /* Runs one stub call with a private error when the caller gave none (the
- * exception type is needed to map it). */
-#define NS_CALL(ns, err, call)                                                 \
+ * exception type is needed to map it); when the name server does not
+ * answer and may fail over, the call goes to the next one of the list. */
+#define NS_CALL_FO(ns, err, call, may_fail_over)                               \
     do {                                                                       \
         roc_error local_ = ROC_ERROR_INIT;                                     \
         roc_error *e_ = (err) ? (err) : &local_;                               \
-        int rc_ = add_note((ns), map_err((call), e_), e_);                     \
+        int rc_;                                                               \
+        for (size_t try_ = 0;; try_++) {                                       \
+            rc_ = map_err((call), e_);                                         \
+            if (!(may_fail_over) || !fail_over((ns), rc_, try_))               \
+                break;                                                         \
+        }                                                                      \
+        rc_ = add_note((ns), all_failed((ns), rc_, e_), e_);                   \
         roc_error_clear(&local_);                                              \
         return rc_;                                                            \
     } while (0)
+#define NS_CALL(ns, err, call) NS_CALL_FO(ns, err, call, true)
 
 static int check_ns(roc_ns *ns, roc_error *err)
 {
@@ -175,7 +272,7 @@ static int do_register(roc_ns *ns, const char *name, const char *uri,
         return roc_error_set(err, ROC_EINVAL,
                              "roc_ns_register: name and uri are required");
     return roc_naming_NameServer_register_name(
-        ns->p, name, uri, strlist(meta, n_meta), flags, err);
+        P(ns), name, uri, strlist(meta, n_meta), flags, err);
 }
 
 int roc_ns_register(roc_ns *ns, const char *name, const char *uri,
@@ -208,10 +305,11 @@ static int do_lookup_all(roc_ns *ns, const char *name, int wait_ms,
     if (!name || !a || !uris || !n)
         return roc_error_set(err, ROC_EINVAL, "roc_ns_lookup: bad arguments");
     uint64_t end = roci_now_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
+    size_t skips = 0;
     for (;;) {
         roc_naming_stringList l = {NULL, 0};
         rc =
-            map_err(roc_naming_NameServer_lookup(ns->p, name, &l, a, err), err);
+            map_err(roc_naming_NameServer_lookup(P(ns), name, &l, a, err), err);
         if (rc == 0) {
             *uris = l.items;
             *n = l.len;
@@ -219,6 +317,11 @@ static int do_lookup_all(roc_ns *ns, const char *name, int wait_ms,
         }
         if (!retry_lookup(rc) || roci_now_ms() >= end)
             return rc;
+        if (no_answer(rc) && ns->n > 1) {
+            atomic_fetch_add(&ns->cur, 1); /* the next one, at once */
+            if (++skips % ns->n != 0)
+                continue;
+        }
         pause_ms(20);
     }
 }
@@ -226,7 +329,8 @@ static int do_lookup_all(roc_ns *ns, const char *name, int wait_ms,
 int roc_ns_lookup_all(roc_ns *ns, const char *name, int wait_ms, roc_arena *a,
                       const char ***uris, size_t *n, roc_error *err)
 {
-    NS_CALL(ns, err, do_lookup_all(ns, name, wait_ms, a, uris, n, e_));
+    NS_CALL_FO(ns, err, do_lookup_all(ns, name, wait_ms, a, uris, n, e_),
+               wait_ms <= 0); /* (with a wait, its loop fails over) */
 }
 
 static int do_lookup(roc_ns *ns, const char *name, int wait_ms, char **uri,
@@ -252,7 +356,7 @@ static int do_lookup(roc_ns *ns, const char *name, int wait_ms, char **uri,
 int roc_ns_lookup(roc_ns *ns, const char *name, int wait_ms, char **uri,
                   roc_error *err)
 {
-    NS_CALL(ns, err, do_lookup(ns, name, wait_ms, uri, e_));
+    NS_CALL_FO(ns, err, do_lookup(ns, name, wait_ms, uri, e_), wait_ms <= 0);
 }
 
 /* Converts decoded entries to the public struct, in a. */
@@ -285,7 +389,7 @@ static int do_list(roc_ns *ns, const char *pattern, roc_ns_match how,
     if (!a || !entries || !n)
         return roc_error_set(err, ROC_EINVAL, "roc_ns_list: bad arguments");
     roc_naming_EntryList l = {NULL, 0};
-    rc = roc_naming_NameServer_list_names(ns->p, pattern ? pattern : "",
+    rc = roc_naming_NameServer_list_names(P(ns), pattern ? pattern : "",
                                           (roc_naming_Match)how, &l, a, err);
     return rc ? rc : entries_out(&l, a, entries, n, err);
 }
@@ -307,7 +411,7 @@ static int do_lookup_meta(roc_ns *ns, const char *const *tags, size_t n_tags,
         return roc_error_set(err, ROC_EINVAL,
                              "roc_ns_lookup_meta: bad arguments");
     roc_naming_EntryList l = {NULL, 0};
-    rc = roc_naming_NameServer_lookup_meta(ns->p, strlist(tags, n_tags), any,
+    rc = roc_naming_NameServer_lookup_meta(P(ns), strlist(tags, n_tags), any,
                                            &l, a, err);
     return rc ? rc : entries_out(&l, a, entries, n, err);
 }
@@ -328,7 +432,7 @@ static int do_remove(roc_ns *ns, const char *pattern, roc_ns_match how,
     if (!pattern)
         return roc_error_set(err, ROC_EINVAL, "roc_ns_remove: no pattern");
     uint32_t k = 0;
-    rc = roc_naming_NameServer_remove(ns->p, pattern, (roc_naming_Match)how, &k,
+    rc = roc_naming_NameServer_remove(P(ns), pattern, (roc_naming_Match)how, &k,
                                       NULL, err);
     if (rc == 0 && removed)
         *removed = k;
@@ -351,7 +455,7 @@ static int do_remove_uri(roc_ns *ns, const char *name, const char *uri,
         return roc_error_set(err, ROC_EINVAL,
                              "roc_ns_remove_uri: name and uri are required");
     uint32_t k = 0;
-    rc = roc_naming_NameServer_remove_uri(ns->p, name, uri, &k, NULL, err);
+    rc = roc_naming_NameServer_remove_uri(P(ns), name, uri, &k, NULL, err);
     if (rc == 0 && removed)
         *removed = k;
     return rc;
@@ -371,7 +475,7 @@ static int do_set_meta(roc_ns *ns, const char *name, const char *const *meta,
         return rc;
     if (!name || (n_meta && !meta))
         return roc_error_set(err, ROC_EINVAL, "roc_ns_set_meta: no name");
-    return roc_naming_NameServer_set_meta(ns->p, name, strlist(meta, n_meta),
+    return roc_naming_NameServer_set_meta(P(ns), name, strlist(meta, n_meta),
                                           err);
 }
 
@@ -388,7 +492,7 @@ static int do_count(roc_ns *ns, uint64_t *count, roc_error *err)
         return rc;
     if (!count)
         return roc_error_set(err, ROC_EINVAL, "roc_ns_count: no output");
-    return roc_naming_NameServer_count(ns->p, count, NULL, err);
+    return roc_naming_NameServer_count(P(ns), count, NULL, err);
 }
 
 int roc_ns_count(roc_ns *ns, uint64_t *count, roc_error *err)
@@ -405,7 +509,7 @@ static int do_ping(roc_ns *ns, roc_error *err)
     if (roc_arena_new(&a) != 0)
         return roc_error_set(err, ROC_ENOMEM, "out of memory");
     const char *pong = NULL;
-    rc = roc_naming_NameServer_ping(ns->p, &pong, a, err);
+    rc = roc_naming_NameServer_ping(P(ns), &pong, a, err);
     if (rc == 0 && (!pong || strcmp(pong, "pong") != 0))
         rc = roc_error_set(err, ROC_EPROTO,
                            "the name server answered ping with '%s'",
@@ -417,6 +521,297 @@ static int do_ping(roc_ns *ns, roc_error *err)
 int roc_ns_ping(roc_ns *ns, roc_error *err)
 {
     NS_CALL(ns, err, do_ping(ns, e_));
+}
+
+/* ------------------------------------------------------------ leases */
+
+static int do_register_lease(roc_ns *ns, const char *name, const char *uri,
+                             const char *const *meta, size_t n_meta,
+                             unsigned flags, unsigned ttl_s, uint64_t *lease,
+                             roc_error *err)
+{
+    int rc = check_ns(ns, err);
+    if (rc)
+        return rc;
+    if (!name || !uri || !lease || (n_meta && !meta))
+        return roc_error_set(
+            err, ROC_EINVAL,
+            "roc_ns_register_lease: name, uri and lease are required");
+    uint64_t got = 0;
+    rc = roc_naming_NameServer_register_lease(P(ns), name, uri,
+                                              strlist(meta, n_meta), flags,
+                                              ttl_s, *lease, &got, NULL, err);
+    if (rc == 0)
+        *lease = got;
+    return rc;
+}
+
+int roc_ns_register_lease(roc_ns *ns, const char *name, const char *uri,
+                          const char *const *meta, size_t n_meta,
+                          unsigned flags, unsigned ttl_s, uint64_t *lease,
+                          roc_error *err)
+{
+    NS_CALL(ns, err,
+            do_register_lease(ns, name, uri, meta, n_meta, flags, ttl_s, lease,
+                              e_));
+}
+
+static int do_keepalive(roc_ns *ns, uint64_t lease, unsigned *ttl_s,
+                        roc_error *err)
+{
+    int rc = check_ns(ns, err);
+    if (rc)
+        return rc;
+    uint32_t t = 0;
+    rc = roc_naming_NameServer_keepalive(P(ns), lease, &t, NULL, err);
+    if (rc == 0 && ttl_s)
+        *ttl_s = t;
+    return rc;
+}
+
+int roc_ns_keepalive(roc_ns *ns, uint64_t lease, unsigned *ttl_s,
+                     roc_error *err)
+{
+    NS_CALL(ns, err, do_keepalive(ns, lease, ttl_s, e_));
+}
+
+static int do_revoke(roc_ns *ns, uint64_t lease, roc_error *err)
+{
+    int rc = check_ns(ns, err);
+    return rc ? rc : roc_naming_NameServer_revoke(P(ns), lease, err);
+}
+
+int roc_ns_revoke(roc_ns *ns, uint64_t lease, roc_error *err)
+{
+    NS_CALL(ns, err, do_revoke(ns, lease, e_));
+}
+
+/* One registration a keeper holds. */
+typedef struct keeper_reg {
+    char *name, *uri;
+    char **meta;
+    size_t n_meta;
+    unsigned flags;
+} keeper_reg;
+
+struct roc_ns_keeper {
+    roc_ns *ns; /* a handle of its own (the thread uses it) */
+    unsigned ttl;
+    pthread_mutex_t mu; /* everything below; held during calls */
+    pthread_cond_t cv;
+    bool stop;
+    _Atomic uint64_t lease;
+    keeper_reg *regs;
+    size_t n_regs, cap;
+    pthread_t th;
+};
+
+static void reg_free(keeper_reg *r)
+{
+    free(r->name);
+    free(r->uri);
+    for (size_t i = 0; i < r->n_meta; i++)
+        free(r->meta[i]);
+    free(r->meta);
+}
+
+/* Registers r under the keeper's lease (a new one when it holds none);
+ * k->mu held. */
+static int keeper_register(roc_ns_keeper *k, const keeper_reg *r,
+                           roc_error *err)
+{
+    uint64_t lease = atomic_load(&k->lease);
+    int rc = roc_ns_register_lease(k->ns, r->name, r->uri,
+                                   (const char *const *)r->meta, r->n_meta,
+                                   r->flags, k->ttl, &lease, err);
+    if (rc == 0)
+        atomic_store(&k->lease, lease);
+    return rc;
+}
+
+/* The lease expired anyway: registers everything again under a new one;
+ * k->mu held. A name taken meanwhile by someone else is taken over only
+ * when it was registered with ROC_NS_REPLACE or ROC_NS_ADD_REPLICA. */
+static int keeper_reregister(roc_ns_keeper *k)
+{
+    atomic_store(&k->lease, 0);
+    int rc = 0;
+    for (size_t i = 0; i < k->n_regs; i++) {
+        int r = keeper_register(k, &k->regs[i], NULL);
+        if (r && r != ROC_EEXIST && rc == 0)
+            rc = r;
+    }
+    return rc;
+}
+
+static void *keeper_main(void *arg)
+{
+    roc_ns_keeper *k = arg;
+    const uint64_t period = (uint64_t)k->ttl * 1000 / 3;
+    uint64_t wait = period;
+    pthread_mutex_lock(&k->mu);
+    while (!k->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ns_ = (uint64_t)ts.tv_nsec + (wait % 1000) * 1000000u;
+        ts.tv_sec += (time_t)(wait / 1000 + ns_ / 1000000000u);
+        ts.tv_nsec = (long)(ns_ % 1000000000u);
+        while (!k->stop &&
+               pthread_cond_timedwait(&k->cv, &k->mu, &ts) == 0)
+            ;
+        if (k->stop)
+            break;
+        int rc = 0;
+        uint64_t lease = atomic_load(&k->lease);
+        if (lease) {
+            rc = roc_ns_keepalive(k->ns, lease, NULL, NULL);
+            if (rc == ROC_ENOTFOUND)
+                rc = keeper_reregister(k);
+        } else if (k->n_regs) {
+            rc = keeper_reregister(k);
+        }
+        /* after a failure ask again sooner (still within the TTL) */
+        wait = rc ? period / 2 : period;
+        if (wait < 50)
+            wait = 50;
+    }
+    pthread_mutex_unlock(&k->mu);
+    return NULL;
+}
+
+static int reg_copy(keeper_reg *r, const char *name, const char *uri,
+                    const char *const *meta, size_t n_meta, unsigned flags)
+{
+    memset(r, 0, sizeof *r);
+    r->flags = flags;
+    if (!(r->name = strdup(name)) || !(r->uri = strdup(uri)) ||
+        (n_meta && !(r->meta = calloc(n_meta, sizeof *r->meta)))) {
+        reg_free(r);
+        return ROC_ENOMEM;
+    }
+    for (; r->n_meta < n_meta; r->n_meta++)
+        if (!(r->meta[r->n_meta] = strdup(meta[r->n_meta]))) {
+            reg_free(r);
+            return ROC_ENOMEM;
+        }
+    return 0;
+}
+
+int roc_ns_keeper_add(roc_ns_keeper *k, const char *name, const char *uri,
+                      const char *const *meta, size_t n_meta, unsigned flags,
+                      roc_error *err)
+{
+    if (!k || !name || !uri || (n_meta && !meta))
+        return roc_error_set(err, ROC_EINVAL,
+                             "roc_ns_keeper_add: keeper, name and uri are "
+                             "required");
+    keeper_reg r;
+    if (reg_copy(&r, name, uri, meta, n_meta, flags))
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    pthread_mutex_lock(&k->mu);
+    int rc = 0;
+    if (k->n_regs == k->cap) {
+        size_t nc = k->cap ? k->cap * 2 : 4;
+        keeper_reg *nv = realloc(k->regs, nc * sizeof *nv);
+        if (!nv)
+            rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+        else
+            k->regs = nv, k->cap = nc;
+    }
+    if (rc == 0) {
+        rc = keeper_register(k, &r, err);
+        if (rc == ROC_ENOTFOUND) { /* the lease had expired: a new one */
+            roc_error_clear(err);
+            keeper_reregister(k);
+            rc = keeper_register(k, &r, err);
+        }
+    }
+    if (rc == 0)
+        k->regs[k->n_regs++] = r;
+    else
+        reg_free(&r);
+    pthread_mutex_unlock(&k->mu);
+    return rc;
+}
+
+uint64_t roc_ns_keeper_lease(roc_ns_keeper *k)
+{
+    return k ? atomic_load(&k->lease) : 0;
+}
+
+static void keeper_free(roc_ns_keeper *k)
+{
+    for (size_t i = 0; i < k->n_regs; i++)
+        reg_free(&k->regs[i]);
+    free(k->regs);
+    roc_ns_close(k->ns);
+    pthread_cond_destroy(&k->cv);
+    pthread_mutex_destroy(&k->mu);
+    free(k);
+}
+
+int roc_ns_keeper_start(roc_ns *ns, const char *name, const char *uri,
+                        unsigned flags, unsigned ttl_s, roc_ns_keeper **out,
+                        roc_error *err)
+{
+    if (!out)
+        return roc_error_set(err, ROC_EINVAL, "roc_ns_keeper_start: no handle");
+    *out = NULL;
+    if (!ns || (!name) != (!uri))
+        return roc_error_set(err, ROC_EINVAL,
+                             "roc_ns_keeper_start: a name server handle and "
+                             "both name and uri (or neither) are required");
+    if (ttl_s < 1 || ttl_s > 3600)
+        return roc_error_set(err, ROC_EINVAL,
+                             "roc_ns_keeper_start: ttl %u s is not in 1..3600",
+                             ttl_s);
+    roc_ns_keeper *k = calloc(1, sizeof *k);
+    if (!k)
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    k->ttl = ttl_s;
+    atomic_init(&k->lease, 0);
+    pthread_mutex_init(&k->mu, NULL);
+    pthread_cond_init(&k->cv, NULL);
+    int rc = roc_ns_open(&k->ns, ns->spec, err);
+    if (rc) {
+        free(k);
+        return rc;
+    }
+    atomic_store(&k->ns->cur, atomic_load(&ns->cur));
+    /* a renewal must not outlast the lease: each call gets a third of it
+     * (or the handle's own timeout when that is shorter) */
+    int t = (int)(ttl_s * 1000 / 3);
+    if (ns->timeout_ms > 0 && ns->timeout_ms < t)
+        t = ns->timeout_ms;
+    roc_ns_set_timeout(k->ns, t < 100 ? 100 : t);
+    if (name && (rc = roc_ns_keeper_add(k, name, uri, NULL, 0, flags, err))) {
+        keeper_free(k);
+        return rc;
+    }
+    if (pthread_create(&k->th, NULL, keeper_main, k) != 0) {
+        uint64_t lease = atomic_load(&k->lease);
+        if (lease)
+            roc_ns_revoke(k->ns, lease, NULL);
+        keeper_free(k);
+        return roc_error_set(err, ROC_ENOMEM, "no thread for the keeper");
+    }
+    *out = k;
+    return 0;
+}
+
+void roc_ns_keeper_stop(roc_ns_keeper *k)
+{
+    if (!k)
+        return;
+    pthread_mutex_lock(&k->mu);
+    k->stop = true;
+    pthread_cond_signal(&k->cv);
+    pthread_mutex_unlock(&k->mu);
+    pthread_join(k->th, NULL);
+    uint64_t lease = atomic_load(&k->lease);
+    if (lease)
+        roc_ns_revoke(k->ns, lease, NULL);
+    keeper_free(k);
 }
 
 /* ------------------------------------------------------------ resolution */

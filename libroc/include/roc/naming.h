@@ -13,6 +13,15 @@
  * server's object id is "roc.ns" (ROC_NS_OBJECT). A url may be an nng URL
  * ("tcp://host:port") or the object's full URI ("ROC:roc.ns@tcp://...").
  *
+ * Several name servers over one registry (roc-ns over etcd): url and ROC_NS
+ * (and so `--ns`) may be a comma-separated list of such URLs. A client
+ * uses one at a time, beginning with the first; when it does not answer
+ * (connection refused or closed, unreachable, timed out) the call is sent
+ * to the next one, and that one stays in use. A call fails only when none
+ * answers. (A registration that timed out may have been applied by the
+ * name server that did not answer in time: its retry on the next one then
+ * answers ROC_EEXIST without a flag.)
+ *
  * Names and tags are [A-Za-z0-9_.:-]+ (roc_id_valid); a name is at most 255
  * characters, a tag at most 128, a registration has at most 32 tags and 64
  * URIs. The server answers other input with roc.BadArguments
@@ -125,6 +134,60 @@ ROC_API int roc_ns_set_meta(roc_ns *ns, const char *name,
 ROC_API int roc_ns_count(roc_ns *ns, uint64_t *count, roc_error *err);
 /* Asks the name server whether it answers: 0 when it does. */
 ROC_API int roc_ns_ping(roc_ns *ns, roc_error *err);
+
+/* ------------------------------------------------------------ leases
+ * A registration under a lease goes when the lease is not renewed within
+ * its TTL (the daemon that made it died) or is revoked (clean shutdown).
+ * A lease is a number any name server over the same registry accepts. */
+
+/* Registers as roc_ns_register does, under a lease. With *lease 0 a new
+ * lease of ttl_s seconds (1 to 3600) is granted and stored in *lease;
+ * otherwise the registration joins *lease (ttl_s is ignored; ROC_ENOTFOUND
+ * when it has expired). */
+ROC_API int roc_ns_register_lease(roc_ns *ns, const char *name,
+                                  const char *uri, const char *const *meta,
+                                  size_t n_meta, unsigned flags,
+                                  unsigned ttl_s, uint64_t *lease,
+                                  roc_error *err);
+/* Renews a lease for its TTL (*ttl_s, may be NULL, gets it).
+ * ROC_ENOTFOUND when it has expired (register again). */
+ROC_API int roc_ns_keepalive(roc_ns *ns, uint64_t lease, unsigned *ttl_s,
+                             roc_error *err);
+/* Ends a lease now: its registrations go. Revoking a lease that has
+ * expired is not an error. */
+ROC_API int roc_ns_revoke(roc_ns *ns, uint64_t lease, roc_error *err);
+
+/* A keeper holds registrations under one lease for a daemon: it registers
+ * them, renews the lease from a thread of its own every TTL/3 (asking
+ * again sooner after a failed renewal, failing over between name servers
+ * as every call does), registers them all again under a new lease when
+ * the lease has expired anyway (the name servers were out of reach longer
+ * than the TTL), and revokes the lease when stopped. If the process dies,
+ * nothing renews the lease and its names go within about the TTL. */
+typedef struct roc_ns_keeper roc_ns_keeper;
+
+/* Starts a keeper with a lease of ttl_s seconds (1 to 3600) and registers
+ * uri under name with flags (as roc_ns_register; name and uri may both be
+ * NULL: add registrations with roc_ns_keeper_add). The keeper talks to the
+ * same name server(s) as ns over a connection of its own (ns may be closed
+ * afterwards). Fails, with nothing kept, when that first registration
+ * fails (ROC_EEXIST when the name is taken: a daemon restarted within the
+ * TTL of its previous run finds its old registration there and should use
+ * ROC_NS_REPLACE). */
+ROC_API int roc_ns_keeper_start(roc_ns *ns, const char *name, const char *uri,
+                                unsigned flags, unsigned ttl_s,
+                                roc_ns_keeper **keeper, roc_error *err);
+/* Registers one more name under the keeper's lease (and keeps it). */
+ROC_API int roc_ns_keeper_add(roc_ns_keeper *keeper, const char *name,
+                              const char *uri, const char *const *meta,
+                              size_t n_meta, unsigned flags, roc_error *err);
+/* The lease the keeper holds now (0 before the first registration; it
+ * changes when the keeper had to register again). */
+ROC_API uint64_t roc_ns_keeper_lease(roc_ns_keeper *keeper);
+/* Stops renewing and revokes the lease: the names go at once (when a
+ * name server answers; otherwise they go when the lease expires). NULL is
+ * allowed. */
+ROC_API void roc_ns_keeper_stop(roc_ns_keeper *keeper);
 
 #ifdef __cplusplus
 }
