@@ -34,11 +34,16 @@ typedef struct roc_call_opts {
     const char *trace; /* optional trace id sent in meta */
 } roc_call_opts;
 
-/* Opens a proxy for uri. Only ROC: URIs are resolved by the core; ROCNAME:
- * and ROCMETA: need a name server (see naming.h). No I/O happens here. */
+/* Opens a proxy for uri. A ROC: URI connects lazily (at the first call).
+ * ROCNAME:name and ROCMETA:tags ask the name server now (the URI's @url,
+ * else ROC_NS, else one found on the LAN, else tcp://127.0.0.1:9090; see
+ * naming.h) and bind to every URI registered (replicas: calls rotate, fail
+ * over, and the name is asked again when none answers); ROCDISCOVER:name
+ * browses the LAN (discovery.h). */
 ROC_API int roc_proxy_open(roc_proxy **p, const char *uri, roc_error *err);
-/* Closes the proxy; the shared connection stays while other proxies use it.
- * Futures from this proxy stay valid until freed. NULL is allowed. */
+/* Closes the proxy; the shared connection stays while other proxies (or
+ * futures) use it, and closes with the last of them (the server then sees
+ * the session end). Futures stay valid until freed. NULL is allowed. */
 ROC_API void roc_proxy_close(roc_proxy *p);
 /* The proxy's URI and object id (owned by p). */
 ROC_API const char *roc_proxy_uri(const roc_proxy *p);
