@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages ROC builds and tests with. Idempotent.
 set -euo pipefail
-PKGS="cmake make gcc pkg-config libnng-dev libmbedtls-dev openssl libmsgpack-dev libcmocka-dev libjansson-dev libsqlite3-dev python3-msgpack libcurl4-openssl-dev chromium nftables libavahi-client-dev avahi-daemon dbus iproute2 etcd-server etcd-client"
+PKGS="cmake make gcc pkg-config libnng-dev libmbedtls-dev openssl libmsgpack-dev libcmocka-dev libjansson-dev libsqlite3-dev python3-msgpack python3-pytest libcurl4-openssl-dev chromium nftables libavahi-client-dev avahi-daemon dbus iproute2 etcd-server etcd-client"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 missing=""
