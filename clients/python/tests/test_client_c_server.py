@@ -2,6 +2,7 @@
 tests against the Python echo_server (ServerPy), so that both daemons pass
 one conformance suite."""
 import os
+import subprocess
 import tempfile
 import threading
 import time
@@ -210,6 +211,128 @@ class RestartC(Restart, unittest.TestCase):
 
 class RestartPy(Restart, unittest.TestCase):
     start_server = staticmethod(support.py_echo_server)
+
+
+class DivideByZero(roc.RemoteError):
+    """demo.DivideByZero of examples/calculator/calc.roc: data is its one
+    field, [dividend]."""
+    remote_type = "demo.DivideByZero"
+
+
+class CalculatorC(unittest.TestCase):
+    """Python proxy -> the C calculator generated from IDL
+    (examples/calculator: calc-server serves demo.Calculator as "calc" and
+    prints its URI)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = support.Server([support.c_binary("examples/calculator/calc-server"),
+                                  "tcp://127.0.0.1:0"])
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.srv.stop()
+        assert rc == 0, "calc-server exited with %r" % rc
+
+    def test_uri(self):
+        self.assertTrue(self.srv.uri.startswith("ROC:calc@tcp://127.0.0.1:"), self.srv.uri)
+
+    def test_methods(self):
+        with roc.Proxy(self.srv.uri) as calc:
+            self.assertEqual(calc.add(40, 2), 42)
+            self.assertEqual(calc.add(-2**62, -2**62), -2**63)
+            self.assertEqual(calc.multiply(6, 7), 42)
+            self.assertEqual(calc.divide(1.0, 4.0), 0.25)
+            self.assertEqual(calc.divide(1, 4), 0.25)          # ints become f64 (the IDL's type)
+            self.assertEqual(calc._future("multiply", -3, 5).result(10), -15)
+
+    def test_typed_exception(self):
+        with roc.Proxy(self.srv.uri) as calc:
+            with self.assertRaises(DivideByZero) as cm:
+                calc.divide(3.5, 0.0)
+            e = cm.exception
+            self.assertIsInstance(e, roc.RemoteError)
+            self.assertEqual((e.code, e.type, e.message, e.data),
+                             (100, "demo.DivideByZero", "3.5 / 0", [3.5]))
+            # the connection goes on after an application error
+            self.assertEqual(calc.add(1, 1), 2)
+
+    def test_typed_arguments_checked_by_the_stubs(self):
+        with roc.Proxy(self.srv.uri) as calc:
+            with self.assertRaises(roc.BadArguments) as cm:
+                calc.add("a", 1)
+            self.assertEqual(cm.exception.message,
+                             "demo.Calculator.add: parameter 'a': expected i64, got str")
+            with self.assertRaises(roc.BadArguments):
+                calc.add(2**63, 1)                             # above i64
+            with self.assertRaises(roc.BadArguments):
+                calc.add(1)
+            with self.assertRaises(roc.NoSuchMethod):
+                calc.subtract(1, 1)
+
+    def test_describe_has_the_idl(self):
+        with roc.Proxy(self.srv.uri) as calc:
+            d = calc._describe()
+            self.assertEqual((d["id"], d["interface"]), ("calc", "demo.Calculator"))
+            self.assertEqual([(m["name"], m["params"], m["result"]) for m in d["methods"]],
+                             [("add", "i64 a, i64 b", "i64"),
+                              ("multiply", "i64 a, i64 b", "i64"),
+                              ("divide", "f64 a, f64 b", "f64")])
+            with open(os.path.join(support.ROOT, "examples/calculator/calc.roc")) as f:
+                self.assertEqual(d["idl"], f.read())
+            self.assertEqual(sorted(calc._methods()), ["add", "divide", "multiply"])
+
+
+class Calculator:
+    """demo.Calculator served from Python, for the C stubs of calc-client."""
+
+    @roc.expose(params="i64 a, i64 b", result="i64")
+    def add(self, a, b):
+        return a + b
+
+    @roc.expose(params="i64 a, i64 b", result="i64")
+    def multiply(self, a, b):
+        return a * b
+
+    @roc.expose(params="f64 a, f64 b", result="f64")
+    def divide(self, a, b):
+        if b == 0:
+            raise DivideByZero("%g / 0" % a, data=[float(a)])
+        return a / b
+
+
+class CalculatorPy(unittest.TestCase):
+    """The other way: the C client generated from the same IDL
+    (examples/calculator/calc-client) -> a Python daemon serving
+    demo.Calculator, typed exception included; its output is compared with
+    the same client against the C calc-server."""
+
+    EXPECTED = ("40 + 2 = 42\n6 * 7 = 42\n1 / 4 = 0.25\n"
+                "1 / 0 raised demo.DivideByZero (dividend 1): 1 / 0")
+
+    def run_client(self, uri):
+        p = subprocess.run([support.c_binary("examples/calculator/calc-client"), uri],
+                           capture_output=True, text=True, timeout=30)
+        return p.returncode, p.stdout.strip(), p.stderr.strip()
+
+    def test_c_stubs_to_python_daemon(self):
+        with open(os.path.join(support.ROOT, "examples/calculator/calc.roc")) as f:
+            idl = f.read()
+        d = roc.Daemon("tcp://127.0.0.1:0")
+        uri = d.register(Calculator(), "calc", interface="demo.Calculator", idl=idl)
+        d.start()
+        try:
+            self.assertEqual(self.run_client(uri), (0, self.EXPECTED, ""))
+        finally:
+            d.shutdown()
+
+    def test_c_stubs_to_c_daemon(self):
+        srv = support.Server([support.c_binary("examples/calculator/calc-server"),
+                              "tcp://127.0.0.1:0"])
+        try:
+            self.assertEqual(self.run_client(srv.uri), (0, self.EXPECTED, ""))
+        finally:
+            self.assertEqual(srv.stop(), 0)
 
 
 if __name__ == "__main__":
