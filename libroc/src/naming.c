@@ -94,12 +94,12 @@ void roc_ns_close(roc_ns *ns)
     if (!ns)
         return;
     for (size_t i = 0; i < ns->n; i++) {
-        if (P(ns))
+        if (ns->p && ns->p[i])
             roc_naming_NameServer_close(ns->p[i]);
         if (ns->uris)
             free(ns->uris[i]);
     }
-    free(P(ns));
+    free(ns->p);
     free(ns->uris);
     free(ns->spec);
     free(ns->note);
