@@ -125,7 +125,7 @@ int roc_ns_open(roc_ns **out, const char *url, roc_error *err)
         !(ns->uris = calloc(n, sizeof *ns->uris))) {
         if (ns) {
             free(ns->spec);
-            free(P(ns));
+            free(ns->p);
             free(ns);
         }
         return roc_error_set(err, ROC_ENOMEM, "out of memory");

@@ -1,0 +1,470 @@
+/* libroc's lease client and name server fail-over (roc/naming.h), with real
+ * processes:
+ * - roc_ns_register_lease / keepalive / revoke against a roc-ns;
+ * - roc_ns_keeper: a "daemon" (this program run with --keep) holds a name
+ *   with a TTL of 2 s; killed with kill -9, its name goes within TTL +
+ *   margin; a clean stop removes its names at once; a lease revoked behind
+ *   its back is taken again;
+ * - a list of name servers (url, ROC_NS): a dead first one is skipped;
+ *   over a 3-member etcd cluster (tests/support/etcdfx) two roc-ns share
+ *   one registry, the first is killed with kill -9, and roc_ns_lookup,
+ *   ROCNAME: resolution and a keeper's renewals go on through the second.
+ *   That part is skipped (with a message) when etcd is not installed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <roc/roc.h>
+
+#include "etcdfx.h"
+#include "roci.h"
+#include "testutil.h"
+
+static char ns_bin[1024];
+static char self_bin[1024];
+static etcdfx cluster;
+static bool have_etcd;
+
+static const char *errtext(const roc_error *e)
+{
+    static char buf[512];
+    snprintf(buf, sizeof buf, "code %d (%s): %s", e->code,
+             roc_strerror(e->code), e->message ? e->message : "-");
+    return buf;
+}
+
+#define assert_ok(rv, err)                                                     \
+    do {                                                                       \
+        int rv_ = (rv);                                                        \
+        if (rv_ != 0)                                                          \
+            fail_msg("%s failed: %d %s", #rv, rv_, errtext(err));              \
+    } while (0)
+
+/* ------------------------------------------------------------ processes */
+
+typedef struct nsproc {
+    pid_t pid;
+    int out;
+    char url[512];
+} nsproc;
+
+static void ns_start(nsproc *s, const char *store)
+{
+    char *argv[] = {ns_bin,  "--url",       "tcp://127.0.0.1:0",
+                    "--log", "warn",        "--store",
+                    (char *)(store ? store : "memory"), NULL};
+    memset(s, 0, sizeof *s);
+    s->pid = tu_spawn(argv, &s->out);
+    assert_true(s->pid > 0);
+    char line[600];
+    if (tu_read_line(s->out, line, sizeof line, 15000) != 0)
+        fail_msg("roc-ns did not print its URI");
+    const char *at = strchr(line, '@');
+    assert_non_null(at);
+    snprintf(s->url, sizeof s->url, "%s", at + 1);
+}
+
+static void ns_kill(nsproc *s)
+{
+    if (s->pid > 0) {
+        tu_kill9(s->pid);
+        close(s->out);
+        s->pid = 0;
+    }
+}
+
+static void ns_stop(nsproc *s)
+{
+    if (s->pid > 0) {
+        assert_int_equal(tu_stop(s->pid), 0);
+        close(s->out);
+        s->pid = 0;
+    }
+}
+
+static roc_ns *ns_client(const char *url)
+{
+    roc_ns *ns = NULL;
+    roc_error err = ROC_ERROR_INIT;
+    assert_ok(roc_ns_open(&ns, url, &err), &err);
+    roc_ns_set_timeout(ns, 5000);
+    return ns;
+}
+
+/* A tcp URL where nothing listens (a port bound, then released). */
+static void dead_url(char *buf, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(buf, len, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
+    close(fd);
+}
+
+typedef struct name_wait {
+    roc_ns *ns;
+    const char *name;
+    bool present;
+} name_wait;
+
+static bool name_state(void *arg)
+{
+    name_wait *w = arg;
+    char *uri = NULL;
+    int rc = roc_ns_lookup(w->ns, w->name, 0, &uri, NULL);
+    free(uri);
+    return w->present ? rc == 0 : rc == ROC_ENOTFOUND;
+}
+
+static int lookup_rc(roc_ns *ns, const char *name)
+{
+    name_wait w = {ns, name, true};
+    return name_state(&w) ? 0 : ROC_ENOTFOUND;
+}
+
+/* Starts this program as a daemon holding name under a keeper with a TTL
+ * of ttl s, through the name server(s) nsurl; returns when it registered. */
+static pid_t holder_start(const char *nsurl, const char *name, int *out)
+{
+    char *argv[] = {self_bin, "--keep", (char *)nsurl, (char *)name, "2",
+                    NULL};
+    pid_t pid = tu_spawn(argv, out);
+    assert_true(pid > 0);
+    char line[64];
+    assert_int_equal(tu_read_line(*out, line, sizeof line, 10000), 0);
+    assert_string_equal(line, "registered");
+    return pid;
+}
+
+/* The daemon side: a keeper, then nothing until killed. */
+static int keep(const char *nsurl, const char *name, unsigned ttl)
+{
+    roc_ns *ns = NULL;
+    roc_ns_keeper *k = NULL;
+    roc_error err = ROC_ERROR_INIT;
+    if (roc_ns_open(&ns, nsurl, &err) != 0 ||
+        roc_ns_keeper_start(ns, name, "ROC:svc@tcp://127.0.0.1:1", 0, ttl, &k,
+                            &err) != 0) {
+        fprintf(stderr, "--keep: %s\n", errtext(&err));
+        return 1;
+    }
+    roc_ns_close(ns);
+    printf("registered\n");
+    fflush(stdout);
+    for (;;)
+        pause();
+}
+
+/* ------------------------------------------------------------ leases */
+
+static void test_lease_calls(void **state)
+{
+    (void)state;
+    nsproc s;
+    ns_start(&s, NULL);
+    roc_ns *ns = ns_client(s.url);
+    roc_error err = ROC_ERROR_INIT;
+    uint64_t lease = 0;
+    const char *tags[] = {"t1"};
+    assert_ok(roc_ns_register_lease(ns, "l.one", "ROC:a@tcp://h:1", tags, 1, 0,
+                                    30, &lease, &err),
+              &err);
+    assert_true(lease != 0);
+    uint64_t joined = lease;
+    assert_ok(roc_ns_register_lease(ns, "l.two", "ROC:b@tcp://h:1", NULL, 0, 0,
+                                    0, &joined, &err),
+              &err);
+    assert_true(joined == lease);
+    unsigned ttl = 0;
+    assert_ok(roc_ns_keepalive(ns, lease, &ttl, &err), &err);
+    assert_int_equal(ttl, 30);
+    assert_int_equal(lookup_rc(ns, "l.one"), 0);
+    assert_ok(roc_ns_revoke(ns, lease, &err), &err);
+    assert_int_equal(lookup_rc(ns, "l.one"), ROC_ENOTFOUND);
+    assert_int_equal(lookup_rc(ns, "l.two"), ROC_ENOTFOUND);
+    assert_int_equal(roc_ns_keepalive(ns, lease, NULL, &err), ROC_ENOTFOUND);
+    assert_ok(roc_ns_revoke(ns, lease, &err), &err); /* again: fine */
+    uint64_t gone = lease;
+    assert_int_equal(roc_ns_register_lease(ns, "l.three", "ROC:c@tcp://h:1",
+                                           NULL, 0, 0, 0, &gone, &err),
+                     ROC_ENOTFOUND);
+    assert_int_equal(roc_ns_register_lease(ns, "l.four", "ROC:c@tcp://h:1",
+                                           NULL, 0, 0, 0, NULL, &err),
+                     ROC_EINVAL);
+    roc_error_clear(&err);
+    roc_ns_close(ns);
+    ns_stop(&s);
+}
+
+static void test_keeper_holder_killed(void **state)
+{
+    (void)state;
+    nsproc s;
+    ns_start(&s, NULL);
+    int out = -1;
+    pid_t holder = holder_start(s.url, "k.svc", &out);
+    roc_ns *ns = ns_client(s.url);
+    assert_int_equal(lookup_rc(ns, "k.svc"), 0);
+    /* kept alive well past its TTL (2 s) */
+    name_wait gone = {ns, "k.svc", false};
+    assert_false(tu_wait_for(name_state, &gone, 3500));
+    tu_kill9(holder);
+    close(out);
+    uint64_t t0 = tu_now_ms();
+    assert_true(tu_wait_for(name_state, &gone, 2000 + 2000));
+    print_message("    keeper killed: its name (TTL 2 s) gone after %llu ms\n",
+                  (unsigned long long)(tu_now_ms() - t0));
+    roc_ns_close(ns);
+    ns_stop(&s);
+}
+
+static void test_keeper_clean_stop(void **state)
+{
+    (void)state;
+    nsproc s;
+    ns_start(&s, NULL);
+    roc_ns *ns = ns_client(s.url);
+    roc_error err = ROC_ERROR_INIT;
+    roc_ns_keeper *k = NULL;
+    assert_ok(roc_ns_keeper_start(ns, "c.one", "ROC:a@tcp://h:1", 0, 2, &k,
+                                  &err),
+              &err);
+    const char *tags[] = {"svc", "v2"};
+    assert_ok(roc_ns_keeper_add(k, "c.two", "ROC:b@tcp://h:1", tags, 2, 0,
+                                &err),
+              &err);
+    uint64_t lease = roc_ns_keeper_lease(k);
+    assert_true(lease != 0);
+    /* a name that is taken: the keeper's add fails, the rest stays */
+    assert_ok(roc_ns_register(ns, "c.taken", "ROC:x@tcp://h:1", NULL, 0, 0,
+                              &err),
+              &err);
+    assert_int_equal(roc_ns_keeper_add(k, "c.taken", "ROC:c@tcp://h:1", NULL,
+                                       0, 0, &err),
+                     ROC_EEXIST);
+    /* renewed past its TTL */
+    name_wait gone = {ns, "c.two", false};
+    assert_false(tu_wait_for(name_state, &gone, 2500));
+    assert_int_equal(lookup_rc(ns, "c.one"), 0);
+    roc_ns_keeper_stop(k);
+    /* at once: no wait */
+    assert_int_equal(lookup_rc(ns, "c.one"), ROC_ENOTFOUND);
+    assert_int_equal(lookup_rc(ns, "c.two"), ROC_ENOTFOUND);
+    assert_int_equal(lookup_rc(ns, "c.taken"), 0);
+    /* a keeper over a name that is taken does not start */
+    assert_int_equal(roc_ns_keeper_start(ns, "c.taken", "ROC:c@tcp://h:1", 0,
+                                         2, &k, &err),
+                     ROC_EEXIST);
+    assert_null(k);
+    assert_int_equal(roc_ns_keeper_start(ns, "c.x", "ROC:c@tcp://h:1", 0, 0,
+                                         &k, &err),
+                     ROC_EINVAL);
+    roc_error_clear(&err);
+    roc_ns_close(ns);
+    ns_stop(&s);
+}
+
+/* The lease revoked behind the keeper's back (as when the name servers
+ * were out of reach longer than the TTL): it registers again. */
+static void test_keeper_registers_again(void **state)
+{
+    (void)state;
+    nsproc s;
+    ns_start(&s, NULL);
+    roc_ns *ns = ns_client(s.url);
+    roc_error err = ROC_ERROR_INIT;
+    roc_ns_keeper *k = NULL;
+    assert_ok(roc_ns_keeper_start(ns, "r.one", "ROC:a@tcp://h:1", 0, 1, &k,
+                                  &err),
+              &err);
+    uint64_t lease = roc_ns_keeper_lease(k);
+    assert_ok(roc_ns_revoke(ns, lease, &err), &err);
+    assert_int_equal(lookup_rc(ns, "r.one"), ROC_ENOTFOUND);
+    name_wait back = {ns, "r.one", true};
+    assert_true(tu_wait_for(name_state, &back, 3000));
+    assert_true(roc_ns_keeper_lease(k) != lease);
+    roc_ns_keeper_stop(k);
+    assert_int_equal(lookup_rc(ns, "r.one"), ROC_ENOTFOUND);
+    roc_ns_close(ns);
+    ns_stop(&s);
+}
+
+/* ------------------------------------------------------------ fail-over */
+
+static void test_list_skips_dead_server(void **state)
+{
+    (void)state;
+    nsproc s;
+    ns_start(&s, NULL);
+    char dead[64], dead2[64], list[700];
+    dead_url(dead, sizeof dead);
+    dead_url(dead2, sizeof dead2);
+    snprintf(list, sizeof list, "%s, ROC:roc.ns@%s", dead, s.url);
+    roc_ns *ns = ns_client(list);
+    roc_error err = ROC_ERROR_INIT;
+    assert_ok(roc_ns_register(ns, "f.one", "ROC:a@tcp://127.0.0.1:7", NULL, 0,
+                              0, &err),
+              &err);
+    assert_non_null(strstr(roc_ns_uri(ns), s.url));
+    roc_ns_close(ns);
+    /* ROC_NS with a list: lookups with a wait, and ROCNAME: resolution */
+    setenv("ROC_NS", list, 1);
+    ns = ns_client(NULL);
+    char *uri = NULL;
+    assert_ok(roc_ns_lookup(ns, "f.one", 2000, &uri, &err), &err);
+    assert_string_equal(uri, "ROC:a@tcp://127.0.0.1:7");
+    free(uri);
+    roc_ns_close(ns);
+    roc_arena *a = NULL;
+    assert_int_equal(roc_arena_new(&a), 0);
+    roc_uri u;
+    assert_ok(roc_uri_parse(a, "ROCNAME:f.one", &u, &err), &err);
+    char **uris = NULL;
+    size_t n = 0;
+    assert_ok(roci_naming_resolve(&u, 5000, &uris, &n, &err), &err);
+    assert_int_equal(n, 1);
+    assert_string_equal(uris[0], "ROC:a@tcp://127.0.0.1:7");
+    free(uris[0]);
+    free(uris);
+    unsetenv("ROC_NS");
+    /* none answers: the error says so */
+    snprintf(list, sizeof list, "%s,%s", dead, dead2);
+    ns = ns_client(list);
+    int rc = roc_ns_ping(ns, &err);
+    assert_true(rc == ROC_ECONNREFUSED || rc == ROC_EUNREACHABLE);
+    assert_non_null(strstr(err.message, "none of the 2 name servers"));
+    roc_ns_close(ns);
+    /* a bad entry in a list */
+    ns = NULL;
+    snprintf(list, sizeof list, "%s,,%s", dead, s.url);
+    assert_int_equal(roc_ns_open(&ns, list, &err), ROC_EINVAL);
+    assert_null(ns);
+    roc_error_clear(&err);
+    roc_arena_free(a);
+    ns_stop(&s);
+}
+
+/* Two roc-ns over one etcd registry; the first killed with kill -9: the
+ * client, ROCNAME: resolution and a keeper's renewals go on through the
+ * second. */
+static void test_failover_two_ns_over_etcd(void **state)
+{
+    (void)state;
+    if (!have_etcd) {
+        print_message("    SKIP: etcd is not installed (apt-get install "
+                      "etcd-server)\n");
+        return;
+    }
+    char store[600], list[1100];
+    snprintf(store, sizeof store, "etcd://%s/fo-%d?timeout_ms=500",
+             cluster.endpoints, (int)getpid());
+    nsproc a, b;
+    ns_start(&a, store);
+    ns_start(&b, store);
+    snprintf(list, sizeof list, "%s,%s", a.url, b.url);
+    roc_ns *ns = ns_client(list);
+    roc_error err = ROC_ERROR_INIT;
+    for (int i = 0; i < 20; i++) {
+        char name[32], uri[64];
+        snprintf(name, sizeof name, "fo.%02d", i);
+        snprintf(uri, sizeof uri, "ROC:o%d@tcp://127.0.0.1:%d", i, 3000 + i);
+        assert_ok(roc_ns_register(ns, name, uri, NULL, 0, 0, &err), &err);
+    }
+    assert_non_null(strstr(roc_ns_uri(ns), a.url));
+    int out = -1;
+    pid_t holder = holder_start(list, "fo.daemon", &out);
+    /* the second one has everything (its watch delivers within ~1 ms) */
+    roc_ns *nb = ns_client(b.url);
+    name_wait seen = {nb, "fo.19", true};
+    assert_true(tu_wait_for(name_state, &seen, 5000));
+    roc_ns_close(nb);
+
+    ns_kill(&a);
+    uint64_t t0 = tu_now_ms();
+    char *uri = NULL;
+    assert_ok(roc_ns_lookup(ns, "fo.07", 0, &uri, &err), &err);
+    uint64_t took = tu_now_ms() - t0;
+    assert_string_equal(uri, "ROC:o7@tcp://127.0.0.1:3007");
+    free(uri);
+    assert_non_null(strstr(roc_ns_uri(ns), b.url));
+    print_message("    first roc-ns killed: the next lookup answered by the "
+                  "second after %llu ms\n",
+                  (unsigned long long)took);
+    for (int i = 0; i < 20; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "fo.%02d", i);
+        assert_int_equal(lookup_rc(ns, name), 0);
+    }
+    assert_ok(roc_ns_register(ns, "fo.after", "ROC:x@tcp://127.0.0.1:1", NULL,
+                              0, 0, &err),
+              &err);
+    /* ROCNAME: resolution with ROC_NS listing the dead one first */
+    setenv("ROC_NS", list, 1);
+    roc_arena *ar = NULL;
+    assert_int_equal(roc_arena_new(&ar), 0);
+    roc_uri u;
+    assert_ok(roc_uri_parse(ar, "ROCNAME:fo.03", &u, &err), &err);
+    char **uris = NULL;
+    size_t n = 0;
+    assert_ok(roci_naming_resolve(&u, 5000, &uris, &n, &err), &err);
+    assert_int_equal(n, 1);
+    assert_string_equal(uris[0], "ROC:o3@tcp://127.0.0.1:3003");
+    free(uris[0]);
+    free(uris);
+    roc_arena_free(ar);
+    unsetenv("ROC_NS");
+    /* the keeper's lease lives in etcd: renewed through the second roc-ns,
+     * the daemon's name outlives several TTLs (2 s) */
+    name_wait gone = {ns, "fo.daemon", false};
+    assert_false(tu_wait_for(name_state, &gone, 5000));
+    tu_kill9(holder);
+    close(out);
+    assert_true(tu_wait_for(name_state, &gone, 2 * 2000 + 3000));
+    roc_error_clear(&err);
+    roc_ns_close(ns);
+    ns_stop(&b);
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (argc == 5 && strcmp(argv[1], "--keep") == 0)
+        return keep(argv[2], argv[3], (unsigned)atoi(argv[4]));
+    tu_bin("nameserver/roc-ns", ns_bin, sizeof ns_bin);
+    tu_bin("tests/test_ns_lease", self_bin, sizeof self_bin);
+    unsetenv("ROC_NS");
+    have_etcd = etcdfx_bin() != NULL;
+    if (have_etcd && etcdfx_start(&cluster, 3, 20000) != 0) {
+        etcdfx_stop(&cluster);
+        fprintf(stderr, "the etcd cluster did not start\n");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lease_calls),
+        cmocka_unit_test(test_keeper_holder_killed),
+        cmocka_unit_test(test_keeper_clean_stop),
+        cmocka_unit_test(test_keeper_registers_again),
+        cmocka_unit_test(test_list_skips_dead_server),
+        cmocka_unit_test(test_failover_two_ns_over_etcd),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    if (have_etcd)
+        etcdfx_stop(&cluster);
+    return rc;
+}
