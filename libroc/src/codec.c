@@ -276,48 +276,38 @@ bool roci_rd_is_nil(const roci_rd *r)
     return left(r) > 0 && *r->p == 0xc0;
 }
 
-int roci_rd_array(roci_rd *r, uint32_t *n)
+/* Header of an array (fix 0x9X, 0xdc, 0xdd) or map (0x8X, 0xde, 0xdf):
+ * the count, checked against the bytes left (each element takes at least
+ * one byte; a map entry two). */
+static int rd_head(roci_rd *r, uint8_t fix, uint8_t t16, uint8_t t32,
+                   size_t per, const char *what, uint32_t *n)
 {
     if (!left(r))
-        return bad("truncated: expected an array");
+        return bad(what);
     uint8_t c = *r->p++;
     uint64_t cnt;
-    if ((c & 0xf0) == 0x90)
+    if ((c & 0xf0) == fix)
         cnt = c & 0x0f;
-    else if (c == 0xdc) {
-        if (rd_count(r, 2, &cnt))
-            return ROC_EPROTO;
-    } else if (c == 0xdd) {
-        if (rd_count(r, 4, &cnt))
+    else if (c == t16 || c == t32) {
+        if (rd_count(r, c == t16 ? 2 : 4, &cnt))
             return ROC_EPROTO;
     } else
-        return bad("expected an array");
-    if (cnt > left(r))
-        return bad("array count exceeds the bytes present");
+        return bad(what);
+    if (cnt > left(r) / per)
+        return bad(per == 1 ? "array count exceeds the bytes present"
+                            : "map count exceeds the bytes present");
     *n = (uint32_t)cnt;
     return 0;
 }
 
+int roci_rd_array(roci_rd *r, uint32_t *n)
+{
+    return rd_head(r, 0x90, 0xdc, 0xdd, 1, "expected an array", n);
+}
+
 int roci_rd_map(roci_rd *r, uint32_t *n)
 {
-    if (!left(r))
-        return bad("truncated: expected a map");
-    uint8_t c = *r->p++;
-    uint64_t cnt;
-    if ((c & 0xf0) == 0x80)
-        cnt = c & 0x0f;
-    else if (c == 0xde) {
-        if (rd_count(r, 2, &cnt))
-            return ROC_EPROTO;
-    } else if (c == 0xdf) {
-        if (rd_count(r, 4, &cnt))
-            return ROC_EPROTO;
-    } else
-        return bad("expected a map");
-    if (cnt > left(r) / 2)
-        return bad("map count exceeds the bytes present");
-    *n = (uint32_t)cnt;
-    return 0;
+    return rd_head(r, 0x80, 0xde, 0xdf, 2, "expected a map", n);
 }
 
 /* Integer of any msgpack width: sets *neg and the magnitude/bit pattern. */
