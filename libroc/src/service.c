@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "roci.h"
 #include "roci_discovery.h"
@@ -260,11 +261,38 @@ int roc_subscribe(roc_proxy *p, const char *prefix, roc_event_fn fn,
     return rc;
 }
 
+/* Closing the SUB socket runs on a thread of its own: in nng 1.5.2 it can
+ * block forever now and then (seen ~1 in 20 with a publisher in another
+ * process still sending). roc_unsubscribe waits for it a bounded time
+ * (normally it takes microseconds, so nothing is still closing when the
+ * process exits), then leaves it. The last of the two frees s. */
+typedef struct closer {
+    roc_subscription *s;
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    bool done;
+    atomic_int refs;
+} closer;
+
+static void closer_unref(closer *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) == 1) {
+        free(c->s);
+        pthread_cond_destroy(&c->cv);
+        pthread_mutex_destroy(&c->m);
+        free(c);
+    }
+}
+
 static void *close_sub(void *arg)
 {
-    roc_subscription *s = arg;
-    nng_close(s->sock);
-    free(s);
+    closer *c = arg;
+    nng_close(c->s->sock);
+    pthread_mutex_lock(&c->m);
+    c->done = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->m);
+    closer_unref(c);
     return NULL;
 }
 
@@ -274,15 +302,39 @@ void roc_unsubscribe(roc_subscription *s)
         return;
     atomic_store(&s->stop, true);
     pthread_join(s->thr, NULL); /* no callback runs after this */
-    /* nng 1.5.2's close of a SUB socket whose publisher keeps sending can
-     * block forever now and then (seen: ~1 in 20 with a publisher in
-     * another process). The socket is closed on a thread of its own, so
-     * that the caller never waits on it. */
+    closer *c = calloc(1, sizeof *c);
+    if (!c) {
+        nng_close(s->sock);
+        free(s);
+        return;
+    }
+    c->s = s;
+    pthread_mutex_init(&c->m, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&c->refs, 2);
     pthread_t t;
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&t, &at, close_sub, s) != 0)
-        close_sub(s);
+    if (pthread_create(&t, &at, close_sub, c) != 0) {
+        atomic_store(&c->refs, 1);
+        close_sub(c); /* frees c */
+        pthread_attr_destroy(&at);
+        return;
+    }
     pthread_attr_destroy(&at);
+    uint64_t end = roci_now_ms() + 1000;
+    pthread_mutex_lock(&c->m);
+    while (!c->done) {
+        struct timespec ts = {(time_t)(end / 1000), (long)(end % 1000) * 1000000L};
+        if (pthread_cond_timedwait(&c->cv, &c->m, &ts) != 0 &&
+            roci_now_ms() >= end)
+            break;
+    }
+    pthread_mutex_unlock(&c->m);
+    closer_unref(c);
 }
