@@ -167,7 +167,9 @@ ROC_API int roc_subscribe(roc_proxy *p, const char *topic_prefix,
 ROC_API int roc_subscribe_url(const char *events_url, const char *topic_prefix,
                               roc_event_fn fn, void *arg,
                               roc_subscription **s, roc_error *err);
-/* Stops the subscription; no callback runs after it returns. */
+/* Stops the subscription; no callback runs after it returns. Waits at
+ * most about 1 s (nng 1.5.2 can stall closing a SUB socket; the close then
+ * finishes in the background). */
 ROC_API void roc_unsubscribe(roc_subscription *s);
 
 #ifdef __cplusplus
