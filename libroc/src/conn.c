@@ -91,6 +91,8 @@ typedef struct tls_state {
     nng_aio *aio;
     roc_buf scratch;
     roci_seg seg;
+    pthread_cond_t cv;
+    bool has_cv;
 } tls_state;
 
 static void tl_free(void *p)
@@ -98,6 +100,8 @@ static void tl_free(void *p)
     tls_state *t = p;
     if (t->aio)
         nng_aio_free(t->aio);
+    if (t->has_cv)
+        pthread_cond_destroy(&t->cv);
     roc_buf_free(&t->scratch);
     free(t);
 }
@@ -128,6 +132,27 @@ nng_aio *roci_thread_aio(void)
     if (!t->aio && nng_aio_alloc(&t->aio, NULL, NULL) != 0)
         return NULL;
     return t->aio;
+}
+
+void roci_cond_init_mono(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+pthread_cond_t *roci_thread_cond(void)
+{
+    tls_state *t = tls();
+    if (!t)
+        return NULL;
+    if (!t->has_cv) {
+        roci_cond_init_mono(&t->cv);
+        t->has_cv = true;
+    }
+    return &t->cv;
 }
 
 roc_buf *roci_scratch(void)
@@ -948,7 +973,7 @@ static bool loop_yield(roci_conn *c)
         c->rmode = ROCI_RM_IDLE;
         c->idle_since = roci_now_ms();
         if (c->waiters)
-            pthread_cond_signal(&c->waiters->cv);
+            pthread_cond_signal(c->waiters->cv);
     }
     pthread_mutex_unlock(&c->mtx);
     if (yield)
@@ -1009,12 +1034,12 @@ static void rd_cb(void *arg)
     parse_and_continue(c);
 }
 
-void roci_conn_set_paused(roci_conn *c, bool paused)
+void roci_conn_resume(roci_conn *c)
 {
     bool resume = false;
     pthread_mutex_lock(&c->mtx);
-    atomic_store(&c->paused, paused);
-    if (!paused && c->parked) {
+    atomic_store(&c->paused, false);
+    if (c->parked) {
         c->parked = false;
         resume = true;
     }
@@ -1042,7 +1067,7 @@ void roci_conn_waiter_done(roci_conn *c, roci_waiter *w)
     pthread_mutex_lock(&c->mtx);
     w->done = true;
     c->sync_completed = true;
-    pthread_cond_signal(&w->cv);
+    pthread_cond_signal(w->cv);
     pthread_mutex_unlock(&c->mtx);
 }
 
@@ -1133,7 +1158,7 @@ int roci_conn_wait(roci_conn *c, roci_waiter *w, uint64_t deadline)
                 while (o && o == w)
                     o = o->wnext;
                 if (o)
-                    pthread_cond_signal(&o->cv);
+                    pthread_cond_signal(o->cv);
                 else if (c->nfut)
                     arm = true;
             }
@@ -1147,11 +1172,11 @@ int roci_conn_wait(roci_conn *c, roci_waiter *w, uint64_t deadline)
             continue;
         }
         if (!deadline) {
-            pthread_cond_wait(&w->cv, &c->mtx);
+            pthread_cond_wait(w->cv, &c->mtx);
         } else {
             struct timespec ts = {(time_t)(deadline / 1000),
                                   (long)(deadline % 1000) * 1000000L};
-            if (pthread_cond_timedwait(&w->cv, &c->mtx, &ts) != 0 &&
+            if (pthread_cond_timedwait(w->cv, &c->mtx, &ts) != 0 &&
                 !w->done && roci_now_ms() >= deadline)
                 break;
         }

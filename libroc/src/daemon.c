@@ -132,15 +132,6 @@ struct roc_daemon {
 
 static const roc_servant builtin_servant;
 
-static void cond_init_mono(pthread_cond_t *cv)
-{
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(cv, &ca);
-    pthread_condattr_destroy(&ca);
-}
-
 static void timed_wait(pthread_cond_t *cv, pthread_mutex_t *m, uint64_t ms)
 {
     struct timespec ts;
@@ -554,7 +545,7 @@ static void *worker_main(void *arg)
         roc_arena_free(c->arena);
         free(c);
         if (resume)
-            roci_conn_set_paused(conn, false);
+            roci_conn_resume(conn);
         roci_conn_unref(conn);
         pthread_mutex_lock(&d->mtx);
     }
@@ -1013,8 +1004,8 @@ static int daemon_open(roc_daemon **out, const char *url,
     }
     pthread_mutex_init(&d->mtx, NULL);
     pthread_mutex_init(&d->pub_mtx, NULL);
-    cond_init_mono(&d->cv);
-    cond_init_mono(&d->wq_cv);
+    roci_cond_init_mono(&d->cv);
+    roci_cond_init_mono(&d->wq_cv);
     pthread_rwlock_init(&d->objs_lock, NULL);
     if (!url) {
         d->url = strdup("local:");

@@ -587,11 +587,11 @@ static int call_once(roc_proxy *p, const char *method, const roc_value *args,
     }
     sync_wait w;
     memset(&w, 0, sizeof w);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w.w.cv, &ca);
-    pthread_condattr_destroy(&ca);
+    w.w.cv = roci_thread_cond(); /* made once per thread */
+    if (!w.w.cv) {
+        roci_conn_unref(c);
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
     w.w.p.complete = sync_complete;
     w.c = c;
     w.arena = arena;
@@ -636,7 +636,6 @@ static int call_once(roc_proxy *p, const char *method, const roc_value *args,
     }
     rc = w.rc;
 out:
-    pthread_cond_destroy(&w.w.cv);
     roci_conn_unref(c);
     return rc;
 }
@@ -744,11 +743,7 @@ static roc_future *fut_alloc(void)
     if (!f)
         return NULL;
     pthread_mutex_init(&f->mtx, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&f->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    roci_cond_init_mono(&f->cv);
     return f;
 }
 
@@ -909,16 +904,13 @@ int roc_future_wait(roc_future *f, int timeout_ms)
     pthread_mutex_lock(&f->mtx);
     if (!f->done)
         roci_conn_flush(f->c, roci_thread_aio()); /* held-back calls go */
-    if (!f->done && !f->waiting) {
+    pthread_cond_t *tcv = f->done || f->waiting ? NULL : roci_thread_cond();
+    if (tcv) {
         /* this thread reads the connection itself when nobody else does,
          * as a synchronous caller would (no hand-off from an I/O thread) */
         roci_waiter w;
         memset(&w, 0, sizeof w);
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&w.cv, &ca);
-        pthread_condattr_destroy(&ca);
+        w.cv = tcv;
         f->waiting = true;
         f->waiter = &w;
         pthread_mutex_unlock(&f->mtx);
@@ -929,7 +921,6 @@ int roc_future_wait(roc_future *f, int timeout_ms)
         f->waiting = false;
         bool d = f->done;
         pthread_mutex_unlock(&f->mtx);
-        pthread_cond_destroy(&w.cv);
         return d ? 0 : ROC_ETIMEDOUT;
     }
     if (timeout_ms < 0) {

@@ -51,11 +51,7 @@ static void *reaper_main(void *arg)
 
 static void start(void)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&cv, &ca);
-    pthread_condattr_destroy(&ca);
+    roci_cond_init_mono(&cv);
     pthread_t t;
     pthread_attr_t at;
     pthread_attr_init(&at);

@@ -106,7 +106,7 @@ enum roci_state {
 /* A synchronous caller waiting on a connection (roci_conn_wait). */
 typedef struct roci_waiter {
     roci_pending p; /* first */
-    pthread_cond_t cv;
+    pthread_cond_t *cv; /* the waiting thread's (roci_thread_cond) */
     bool done;
     struct roci_waiter *wnext; /* the connection's waiters */
 } roci_waiter;
@@ -252,10 +252,11 @@ int roci_conn_send_error(roci_conn *c, uint64_t id, int wire_code,
  * and closes after a bounded lingering drain. */
 void roci_conn_refuse(roci_conn *c, uint64_t id, int code, const char *fmt,
                       ...) ROC_PRINTF(4, 5);
-/* Owner: pause reading (from the read thread, e.g. too many calls in
- * flight) or resume it (from any thread); a parked read loop continues on
- * the resuming thread. */
-void roci_conn_set_paused(roci_conn *c, bool paused);
+/* Owner: reading stops after the current frame once the owner sets
+ * c->paused (on the read thread, e.g. too many calls in flight);
+ * roci_conn_resume clears it from any thread and a parked read loop
+ * continues on the resuming thread. */
+void roci_conn_resume(roci_conn *c);
 
 /* Pending calls (this side's outgoing calls). */
 uint64_t roci_conn_add_pending(roci_conn *c, roci_pending *p);
@@ -289,6 +290,11 @@ roci_pending *roci_conn_take_expired(roci_conn *c, uint64_t now);
  * in place. NULL when not possible. */
 uint8_t *roci_conn_take_rbuf(roci_conn *c);
 int roci_arena_adopt(roc_arena *a, void *p);
+
+/* A condition variable on CLOCK_MONOTONIC (every timed wait here uses
+ * that clock); the calling thread's own one, made once, for waiters. */
+void roci_cond_init_mono(pthread_cond_t *cv);
+pthread_cond_t *roci_thread_cond(void);
 
 /* The calling thread's callback-less aio (for synchronous sends/reads). */
 nng_aio *roci_thread_aio(void);

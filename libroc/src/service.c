@@ -310,11 +310,7 @@ void roc_unsubscribe(roc_subscription *s)
     }
     c->s = s;
     pthread_mutex_init(&c->m, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    roci_cond_init_mono(&c->cv);
     atomic_init(&c->refs, 2);
     pthread_t t;
     pthread_attr_t at;
