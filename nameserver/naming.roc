@@ -29,6 +29,28 @@ module roc.naming {
      *  was asked for). */
     exception Exists { string name; list<string> uris; }
 
+    /** NameServer.watch's answer: what the watched names hold now. */
+    struct WatchStart {
+        /** The watch (for unwatch and watching). */
+        u64 watch;
+        /** Sequence number of the registry's last change in entries; the
+         *  watcher is told every later change. */
+        u64 seq;
+        /** The registrations whose name begins with the prefix. */
+        list<Entry> entries;
+    }
+
+    /** Told of changes to watched names (NameServer.watch), over the
+     *  connection the watch was asked on. Calls arrive in the order of
+     *  seq, which grows with every change the name server sees. */
+    interface Watcher {
+        /** entry.name was registered or changed: entry is what it holds
+         *  now. */
+        oneway void put(u64 watch, u64 seq, Entry entry);
+        /** name was removed (or its lease ended). */
+        oneway void removed(u64 watch, u64 seq, string name);
+    }
+
     interface NameServer {
         /** "pong". */
         idempotent string ping();
@@ -68,5 +90,17 @@ module roc.naming {
         idempotent u32 keepalive(u64 lease) raises (NotFound);
         /** Ends a lease now, removing its registrations. */
         idempotent void revoke(u64 lease);
+        /** Starts telling watcher of every change to names beginning with
+         *  prefix ("" for all), made by any client of any name server over
+         *  the same registry, lease ends included, until unwatch or until
+         *  the caller's connection closes. Returns the watch and what the
+         *  names hold now; the changes told afterwards are those with a
+         *  larger seq. */
+        WatchStart watch(string prefix, Watcher watcher);
+        /** Whether this name server still holds the watch (false after a
+         *  restart: watch again). */
+        idempotent bool watching(u64 watch);
+        /** Ends a watch. */
+        idempotent void unwatch(u64 watch);
     }
 }

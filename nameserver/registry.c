@@ -48,6 +48,10 @@ struct ns_registry {
     uint64_t next_lease;
     bool lease_thread, stopping;
     pthread_t lthread;
+    /* changes to the view, under rw's write lock */
+    uint64_t seq;
+    ns_change_fn change_fn;
+    void *change_arg;
 };
 
 /* ------------------------------------------------------------ entries */
@@ -168,6 +172,15 @@ static bool reserve(ns_registry *r)
 /* Makes e visible in place of the entry at idx (>= 0) or inserted (idx < 0,
  * as find gives). Caller holds wmtx and has reserved room. Returns the
  * entry replaced (to free), or NULL. */
+/* Tells the change listener that name now holds e (NULL: removed).
+ * Caller holds rw for writing. */
+static void changed(ns_registry *r, const char *name, const ns_entry *e)
+{
+    r->seq++;
+    if (r->change_fn)
+        r->change_fn(r->change_arg, r->seq, name, e);
+}
+
 static ns_entry *publish(ns_registry *r, long idx, ns_entry *e)
 {
     ns_entry *old = NULL;
@@ -181,6 +194,7 @@ static ns_entry *publish(ns_registry *r, long idx, ns_entry *e)
         r->v[at] = e;
         r->n++;
     }
+    changed(r, e->name, e);
     pthread_rwlock_unlock(&r->rw);
     return old;
 }
@@ -319,6 +333,7 @@ static void unpublish(ns_registry *r, size_t idx)
     ns_entry *old = r->v[idx];
     memmove(r->v + idx, r->v + idx + 1, (r->n - idx - 1) * sizeof *r->v);
     r->n--;
+    changed(r, old->name, NULL);
     pthread_rwlock_unlock(&r->rw);
     entry_free(old);
 }
@@ -425,6 +440,23 @@ static void resync(ns_registry *r)
         pthread_rwlock_wrlock(&r->rw);
         ns_entry **ov = r->v;
         size_t on = r->n;
+        /* tell the differences (both views are sorted by name) */
+        for (size_t i = 0, j = 0; i < on || j < tmp.n;) {
+            int c = i == on      ? 1
+                    : j == tmp.n ? -1
+                                 : strcmp(ov[i]->name, tmp.v[j]->name);
+            if (c < 0) {
+                changed(r, ov[i]->name, NULL);
+                i++;
+            } else if (c > 0) {
+                changed(r, tmp.v[j]->name, tmp.v[j]);
+                j++;
+            } else {
+                if (ov[i]->rev != tmp.v[j]->rev)
+                    changed(r, tmp.v[j]->name, tmp.v[j]);
+                i++, j++;
+            }
+        }
         r->v = tmp.v;
         r->n = tmp.n;
         r->cap = tmp.cap;
@@ -699,9 +731,12 @@ static int remove_marked(ns_registry *r, const bool *del, size_t n,
     size_t g = 0, w = 0;
     pthread_rwlock_wrlock(&r->rw);
     for (size_t i = 0; i < r->n; i++) {
-        if (!del[i])
+        if (!del[i]) {
             r->v[w++] = r->v[i];
-        else if (gone)
+            continue;
+        }
+        changed(r, r->v[i]->name, NULL);
+        if (gone)
             gone[g++] = r->v[i];
         else
             entry_free(r->v[i]); /* no memory for the list: free here */
@@ -1025,6 +1060,36 @@ static int collect(ns_registry *r, roc_arena *a,
 static bool keep_match(const ns_entry *e, const void *arg)
 {
     return matches(arg, e->name);
+}
+
+void ns_registry_on_change(ns_registry *r, ns_change_fn fn, void *arg)
+{
+    pthread_rwlock_wrlock(&r->rw);
+    r->change_fn = fn;
+    r->change_arg = arg;
+    pthread_rwlock_unlock(&r->rw);
+}
+
+static bool keep_prefix(const ns_entry *e, const void *arg)
+{
+    return strncmp(e->name, arg, strlen(arg)) == 0;
+}
+
+int ns_registry_snapshot(ns_registry *r, const char *prefix, roc_arena *a,
+                         roc_ns_entry **out, size_t *n, uint64_t *seq,
+                         roc_error *err)
+{
+    if (!prefix)
+        prefix = "";
+    if (strlen(prefix) > ROC_NS_MAX_NAME)
+        return roc_error_set(err, ROC_EBADARGS,
+                             "prefix longer than %d characters",
+                             ROC_NS_MAX_NAME);
+    pthread_rwlock_rdlock(&r->rw);
+    int rc = collect(r, a, keep_prefix, prefix, out, n, err);
+    *seq = r->seq;
+    pthread_rwlock_unlock(&r->rw);
+    return rc;
 }
 
 int ns_registry_list(ns_registry *r, const char *pattern, roc_ns_match how,

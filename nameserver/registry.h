@@ -63,4 +63,19 @@ int ns_registry_set_meta(ns_registry *r, const char *name,
                          const char *const *meta, size_t n_meta,
                          roc_error *err);
 
+/* Changes to the registry's view, whoever made them (this process, another
+ * roc-ns over a shared store, a lease that ended): fn(arg, seq, name, e)
+ * with e what name holds now, NULL when it was removed. seq grows by one
+ * per change. fn runs under the registry's write lock, in the order of
+ * the changes: it must be quick and must not call the registry. Set it
+ * before serving (NULL: no listener). */
+typedef void (*ns_change_fn)(void *arg, uint64_t seq, const char *name,
+                             const ns_entry *e);
+void ns_registry_on_change(ns_registry *r, ns_change_fn fn, void *arg);
+/* The registrations whose name begins with prefix (sorted by name, in a)
+ * and in *seq the sequence number of the last change they include. */
+int ns_registry_snapshot(ns_registry *r, const char *prefix, roc_arena *a,
+                         roc_ns_entry **out, size_t *n, uint64_t *seq,
+                         roc_error *err);
+
 #endif

@@ -38,6 +38,7 @@
 
 #include "naming.roc.h"
 #include "registry.h"
+#include "watch.h"
 
 /* ------------------------------------------------------------ logging */
 
@@ -75,6 +76,7 @@ static void logf_(int level, const char *fmt, ...)
 
 typedef struct server {
     ns_registry *reg;
+    ns_watch_hub *hub;
 } server;
 
 /* Answers a registry error: the IDL's exceptions for "not found" and
@@ -297,6 +299,60 @@ static int op_revoke(void *self, roc_call *call, uint64_t lease)
     return 0;
 }
 
+static int op_watch(void *self, roc_call *call, const char *prefix,
+                    roc_naming_Watcher *watcher, roc_naming_WatchStart *ret)
+{
+    server *s = self;
+    roc_error e = ROC_ERROR_INIT;
+    if (!watcher)
+        return roc_call_error(call, ROC_EBADARGS,
+                              "roc.ns.watch: parameter 'watcher' is nil");
+    if (*prefix && (strlen(prefix) > ROC_NS_MAX_NAME || !roc_id_valid(prefix)))
+        return roc_call_error(call, ROC_EBADARGS,
+                              "roc.ns.watch: bad prefix '%.64s' (names are "
+                              "[A-Za-z0-9_.:-], at most %d characters)",
+                              prefix, ROC_NS_MAX_NAME);
+    /* the argument's proxy is closed when this returns: keep a copy */
+    roc_naming_Watcher *mine = NULL;
+    int rc = roc_naming_Watcher_dup(watcher, &mine, &e);
+    roc_ns_entry *es = NULL;
+    size_t n = 0;
+    if (rc == 0)
+        rc = ns_watch_hub_add(s->hub, prefix, mine, roc_call_arena(call),
+                              &ret->watch, &ret->seq, &es, &n, &e);
+    if (rc == ROC_EBUSY) {
+        rc = roc_call_error(call, ROC_EBUSY, "%s", e.message);
+        roc_error_clear(&e);
+        return rc;
+    }
+    if (rc)
+        return fail(call, rc, &e, NULL);
+    logf_(LOG_INFO, "watch %016llx of '%s' from %s (%zu names)",
+          (unsigned long long)ret->watch, prefix,
+          roc_call_peer(call) ? roc_call_peer(call) : "?", n);
+    roc_naming_EntryList l;
+    rc = entries_ret(call, es, n, &l);
+    ret->entries = l;
+    return rc;
+}
+
+static int op_watching(void *self, roc_call *call, uint64_t watch, bool *ret)
+{
+    server *s = self;
+    (void)call;
+    *ret = ns_watch_hub_has(s->hub, watch);
+    return 0;
+}
+
+static int op_unwatch(void *self, roc_call *call, uint64_t watch)
+{
+    server *s = self;
+    (void)call;
+    ns_watch_hub_remove(s->hub, watch);
+    logf_(LOG_DEBUG, "unwatch %016llx", (unsigned long long)watch);
+    return 0;
+}
+
 static const roc_naming_NameServer_ops ns_ops = {
     .ping = op_ping,
     .register_name = op_register,
@@ -310,6 +366,9 @@ static const roc_naming_NameServer_ops ns_ops = {
     .register_lease = op_register_lease,
     .keepalive = op_keepalive,
     .revoke = op_revoke,
+    .watch = op_watch,
+    .watching = op_watching,
+    .unwatch = op_unwatch,
 };
 
 /* ------------------------------------------------------------ autoclean */
@@ -622,6 +681,8 @@ int main(int argc, char **argv)
     server srv = {NULL};
     if (rc == 0)
         rc = ns_registry_open(&srv.reg, store, &err);
+    if (rc == 0 && (rc = ns_watch_hub_open(&srv.hub, srv.reg, &err)) != 0)
+        ns_registry_close(srv.reg);
     if (rc) {
         logf_(LOG_ERROR, "cannot open the store: %s",
               err.message ? err.message : roc_strerror(rc));
@@ -635,6 +696,7 @@ int main(int argc, char **argv)
         logf_(LOG_ERROR, "cannot listen on %s: %s", url,
               err.message ? err.message : roc_strerror(rc));
         roc_error_clear(&err);
+        ns_watch_hub_close(srv.hub);
         ns_registry_close(srv.reg);
         return 1;
     }
@@ -646,6 +708,7 @@ int main(int argc, char **argv)
     if (!methods) {
         logf_(LOG_ERROR, "out of memory");
         roc_daemon_close(d);
+        ns_watch_hub_close(srv.hub);
         ns_registry_close(srv.reg);
         return 1;
     }
@@ -666,6 +729,7 @@ int main(int argc, char **argv)
         free(uri);
         roc_daemon_close(d);
         free(methods);
+        ns_watch_hub_close(srv.hub);
         ns_registry_close(srv.reg);
         return 1;
     }
@@ -713,6 +777,7 @@ int main(int argc, char **argv)
     pthread_mutex_destroy(&cl.mtx);
     pthread_cond_destroy(&cl.cv);
     roc_daemon_shutdown(d);
+    ns_watch_hub_close(srv.hub);
     roc_daemon_close(d);
     free(methods);
     free(uri);

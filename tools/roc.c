@@ -9,6 +9,7 @@
  *   ns register NAME URI [--meta TAG]... [--replace | --replica]
  *   ns remove NAME [--prefix | --regex] | ns remove NAME --uri URI
  *   ns meta NAME [TAG...]     ns count     ns ping
+ *   ns watch [PREFIX] [--count N] [--for SECONDS]   changes as they happen
  *   call URI METHOD [ARG...]  each ARG one JSON value; prints the result
  *   introspect URI            prints the object's IDL
  *   ping URI                  stats URI
@@ -25,6 +26,9 @@
  * wss:// URLs (each flag overrides its variable only).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -434,6 +438,134 @@ static int ns_ping(int argc, char **argv)
     return ex;
 }
 
+static const char U_WATCH[] =
+    "ns watch [PREFIX] [--count N] [--for SECONDS]";
+
+typedef struct watch_out {
+    roc_arena *a;
+    _Atomic long changes; /* told after the first SYNCED */
+    atomic_bool synced;
+} watch_out;
+
+/* One line per event: "put NAME URIS [TAGS]", "removed NAME", "synced N",
+ * "lost" (tab-separated), or a JSON object per line with --json. */
+static void watch_print(void *arg, roc_ns_event ev, const roc_ns_entry *e)
+{
+    watch_out *o = arg;
+    static const char *const names[] = {"?", "put", "removed", "synced",
+                                        "lost"};
+    const char *what = names[ev <= ROC_NS_LOST ? ev : 0];
+    if (opt_json) {
+        roc_arena_reset(o->a);
+        roc_value *m = roc_value_map(o->a, e ? 4 : 1);
+        if (!m)
+            return;
+        roc_value_map_set(m, 0, roc_value_str(o->a, "event"),
+                          roc_value_str(o->a, what));
+        if (e) {
+            roc_value_map_set(m, 1, roc_value_str(o->a, "name"),
+                              roc_value_str(o->a, e->name));
+            roc_value_map_set(m, 2, roc_value_str(o->a, "uris"),
+                              strv_value(o->a, e->uris, e->n_uris));
+            roc_value_map_set(m, 3, roc_value_str(o->a, "meta"),
+                              strv_value(o->a, e->meta, e->n_meta));
+        }
+        char *s = NULL;
+        if (roc_value_to_json(m, 0, &s, NULL) == 0)
+            printf("%s\n", s);
+        free(s);
+    } else if (ev == ROC_NS_PUT) {
+        printf("put\t%s\t", e->name);
+        for (size_t j = 0; j < e->n_uris; j++)
+            printf("%s%s", j ? " " : "", e->uris[j]);
+        for (size_t j = 0; j < e->n_meta; j++)
+            printf("%s%s", j ? "," : "\t", e->meta[j]);
+        printf("\n");
+    } else if (ev == ROC_NS_REMOVED) {
+        printf("removed\t%s\n", e->name);
+    } else {
+        printf("%s\n", what);
+    }
+    fflush(stdout);
+    if (ev == ROC_NS_SYNCED)
+        atomic_store(&o->synced, true);
+    else if (atomic_load(&o->synced) &&
+             (ev == ROC_NS_PUT || ev == ROC_NS_REMOVED))
+        atomic_fetch_add(&o->changes, 1);
+}
+
+static int ns_watch(int argc, char **argv)
+{
+    const char *prefix = "";
+    long count = 0, seconds = 0;
+    for (int i = 0; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("usage: roc %s\n"
+                   "Prints the names under PREFIX (all without it), then "
+                   "every registration and removal\nas it happens, one line "
+                   "each: put NAME URIS [TAGS] | removed NAME | synced | "
+                   "lost\n(a JSON object per line with --json). \"lost\": "
+                   "the name server stopped answering;\nthe watch is made "
+                   "again (on the next one of a list) and \"synced\" "
+                   "follows.\nStops after N changes (--count), SECONDS "
+                   "(--for), or on Ctrl-C.\n",
+                   U_WATCH);
+            return 0;
+        }
+        char *end = NULL;
+        if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
+            count = strtol(argv[++i], &end, 10);
+            if (*end || count < 1)
+                return usage_error(U_WATCH, "bad --count '%s'", argv[i]);
+        } else if (strcmp(argv[i], "--for") == 0 && i + 1 < argc) {
+            seconds = strtol(argv[++i], &end, 10);
+            if (*end || seconds < 1)
+                return usage_error(U_WATCH, "bad --for '%s'", argv[i]);
+        } else if (argv[i][0] == '-') {
+            return usage_error(U_WATCH, "unknown option or missing value: %s",
+                               argv[i]);
+        } else if (*prefix) {
+            return usage_error(U_WATCH, "unexpected argument '%s'", argv[i]);
+        } else {
+            prefix = argv[i];
+        }
+    }
+    /* the stop signals are taken by sigtimedwait below, in no thread else */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    roc_ns *ns;
+    if (ns_open(&ns))
+        return EXIT_FAIL;
+    watch_out o = {0};
+    roc_error err = ROC_ERROR_INIT;
+    roc_ns_watch *w = NULL;
+    int rc = roc_arena_new(&o.a);
+    if (rc == 0)
+        rc = roc_ns_watch_start(ns, prefix, watch_print, &o, &w, &err);
+    roc_ns_close(ns);
+    if (rc) {
+        fail(rc, &err, "ns watch");
+        roc_error_clear(&err);
+        roc_arena_free(o.a);
+        return EXIT_FAIL;
+    }
+    struct timespec tick = {0, 50 * 1000000L};
+    for (long waited = 0;; waited += 50) {
+        if (count && atomic_load(&o.changes) >= count)
+            break;
+        if (seconds && waited >= seconds * 1000)
+            break;
+        if (sigtimedwait(&stop, NULL, &tick) > 0)
+            break;
+    }
+    roc_ns_watch_stop(w);
+    roc_arena_free(o.a);
+    return 0;
+}
+
 static const command ns_commands[] = {
     {"list", ns_list, U_LIST, "list registrations"},
     {"lookup", ns_lookup, U_LOOKUP, "the URIs of a name"},
@@ -442,6 +574,7 @@ static const command ns_commands[] = {
     {"meta", ns_meta, U_META, "set the tags of a name"},
     {"count", ns_count, U_COUNT, "number of registrations"},
     {"ping", ns_ping, U_NSPING, "check the name server"},
+    {"watch", ns_watch, U_WATCH, "print changes as they happen"},
 };
 #define N_NS (sizeof ns_commands / sizeof ns_commands[0])
 

@@ -814,6 +814,494 @@ void roc_ns_keeper_stop(roc_ns_keeper *k)
     keeper_free(k);
 }
 
+/* ------------------------------------------------------------ watches */
+
+/* One registration as the watch last knew it. */
+typedef struct wentry {
+    char *name;
+    char **uris;
+    size_t n_uris;
+    char **meta;
+    size_t n_meta;
+} wentry;
+
+/* A change that came before the watch knew its id (held until it does). */
+typedef struct wpending {
+    uint64_t watch, seq;
+    wentry e; /* n_uris 0: removed */
+} wpending;
+
+/* A watch's ROC_NS_* callbacks: the state below, under mu, is changed and
+ * told in one go, so that callbacks arrive in the order of the changes. */
+struct roc_ns_watch {
+    roc_ns *ns;             /* a handle of its own (the thread uses it) */
+    char *prefix;
+    roc_ns_watch_fn fn;
+    void *arg;
+    roc_export *exp;        /* the Watcher servant */
+    roc_proxy *local;       /* stands for it in calls */
+    roc_naming_Watcher_impl impl;
+    int check_ms;
+    pthread_mutex_t mu;     /* everything below */
+    pthread_cond_t cv;
+    bool stop;
+    uint64_t id, seq;       /* the watch in force (0: none) */
+    wentry *v;              /* what the names hold, sorted by name */
+    size_t n, cap;
+    wpending *pend;
+    size_t n_pend;
+    bool pend_lost;         /* too many held: start over */
+    bool resync;            /* the view missed a change: watch again */
+    bool lost;              /* told ROC_NS_LOST, not yet made again */
+    pthread_t th;
+};
+
+#define WATCH_MAX_PENDING 4096
+#define WATCH_TIMEOUT_MS 5000
+
+static void wentry_free(wentry *e)
+{
+    free(e->name);
+    for (size_t i = 0; i < e->n_uris; i++)
+        free(e->uris[i]);
+    free(e->uris);
+    for (size_t i = 0; i < e->n_meta; i++)
+        free(e->meta[i]);
+    free(e->meta);
+    memset(e, 0, sizeof *e);
+}
+
+static char **strv_copy(const char *const *v, size_t n)
+{
+    char **o = calloc(n ? n : 1, sizeof *o);
+    for (size_t i = 0; o && i < n; i++)
+        if (!(o[i] = strdup(v[i]))) {
+            while (i)
+                free(o[--i]);
+            free(o);
+            return NULL;
+        }
+    return o;
+}
+
+static int wentry_set(wentry *e, const char *name, const char *const *uris,
+                      size_t n_uris, const char *const *meta, size_t n_meta)
+{
+    memset(e, 0, sizeof *e);
+    e->name = strdup(name);
+    e->uris = strv_copy(uris, n_uris);
+    e->meta = strv_copy(meta, n_meta);
+    if (!e->name || !e->uris || !e->meta) {
+        free(e->name);
+        if (e->uris)
+            for (size_t i = 0; i < n_uris; i++)
+                free(e->uris[i]);
+        free(e->uris);
+        if (e->meta)
+            for (size_t i = 0; i < n_meta; i++)
+                free(e->meta[i]);
+        free(e->meta);
+        memset(e, 0, sizeof *e);
+        return ROC_ENOMEM;
+    }
+    e->n_uris = n_uris;
+    e->n_meta = n_meta;
+    return 0;
+}
+
+static bool strv_same(char *const *a, size_t na, const char *const *b,
+                      size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return true;
+}
+
+static void tell(roc_ns_watch *w, roc_ns_event ev, const wentry *e)
+{
+    roc_ns_entry o = {0};
+    if (e) {
+        o.name = e->name;
+        o.uris = (const char **)e->uris;
+        o.n_uris = ev == ROC_NS_REMOVED ? 0 : e->n_uris;
+        o.meta = (const char **)e->meta;
+        o.n_meta = ev == ROC_NS_REMOVED ? 0 : e->n_meta;
+    }
+    w->fn(w->arg, ev, e ? &o : NULL);
+}
+
+/* Index of name in w->v, or -(insertion point) - 1. */
+static long wfind(const roc_ns_watch *w, const char *name)
+{
+    size_t lo = 0, hi = w->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(w->v[mid].name, name);
+        if (c == 0)
+            return (long)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -(long)lo - 1;
+}
+
+/* name now holds uris/meta (n_uris 0: removed): the view follows and the
+ * callback is told when something changed. mu held. */
+static void wapply(roc_ns_watch *w, const char *name, const char *const *uris,
+                   size_t n_uris, const char *const *meta, size_t n_meta)
+{
+    long idx = wfind(w, name);
+    if (n_uris == 0) {
+        if (idx < 0)
+            return;
+        wentry gone = w->v[idx];
+        memmove(w->v + idx, w->v + idx + 1,
+                (w->n - (size_t)idx - 1) * sizeof *w->v);
+        w->n--;
+        tell(w, ROC_NS_REMOVED, &gone);
+        wentry_free(&gone);
+        return;
+    }
+    if (idx >= 0 && strv_same(w->v[idx].uris, w->v[idx].n_uris, uris, n_uris) &&
+        strv_same(w->v[idx].meta, w->v[idx].n_meta, meta, n_meta))
+        return;
+    wentry ne;
+    if (wentry_set(&ne, name, uris, n_uris, meta, n_meta) != 0)
+        return; /* out of memory: this change is not told */
+    if (idx >= 0) {
+        wentry_free(&w->v[idx]);
+        w->v[idx] = ne;
+    } else {
+        if (w->n == w->cap) {
+            size_t nc = w->cap ? w->cap * 2 : 16;
+            wentry *nv = realloc(w->v, nc * sizeof *nv);
+            if (!nv) {
+                wentry_free(&ne);
+                return;
+            }
+            w->v = nv;
+            w->cap = nc;
+        }
+        size_t at = (size_t)(-idx - 1);
+        memmove(w->v + at + 1, w->v + at, (w->n - at) * sizeof *w->v);
+        w->v[at] = ne;
+        w->n++;
+        idx = (long)at;
+    }
+    tell(w, ROC_NS_PUT, &w->v[idx]);
+}
+
+/* A change from the name server (an I/O thread of this process). */
+static void wchange(roc_ns_watch *w, uint64_t watch, uint64_t seq,
+                    const char *name, const char *const *uris, size_t n_uris,
+                    const char *const *meta, size_t n_meta)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->stop || strncmp(name, w->prefix, strlen(w->prefix)) != 0) {
+        /* nothing */
+    } else if (w->id) {
+        /* (changes of an earlier watch are late: dropped) */
+        if (watch == w->id && seq > w->seq) {
+            w->seq = seq;
+            wapply(w, name, uris, n_uris, meta, n_meta);
+        }
+    } else if (w->n_pend >= WATCH_MAX_PENDING) {
+        w->pend_lost = true;
+    } else {
+        /* the answer to watch is not in yet: hold it */
+        wpending *p = realloc(w->pend, (w->n_pend + 1) * sizeof *p);
+        if (!p) {
+            w->pend_lost = true;
+        } else {
+            w->pend = p;
+            p += w->n_pend;
+            p->watch = watch;
+            p->seq = seq;
+            if (wentry_set(&p->e, name, uris, n_uris, meta, n_meta) == 0)
+                w->n_pend++;
+            else
+                w->pend_lost = true;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+static int w_put(void *self, roc_call *call, uint64_t watch, uint64_t seq,
+                 const roc_naming_Entry *e)
+{
+    (void)call;
+    if (e && e->name && e->uris.len)
+        wchange(self, watch, seq, e->name, e->uris.items, e->uris.len,
+                e->meta.items, e->meta.len);
+    return 0;
+}
+
+static int w_removed(void *self, roc_call *call, uint64_t watch, uint64_t seq,
+                     const char *name)
+{
+    (void)call;
+    if (name)
+        wchange(self, watch, seq, name, NULL, 0, NULL, 0);
+    return 0;
+}
+
+static const roc_naming_Watcher_ops watcher_ops = {.put = w_put,
+                                                   .removed = w_removed};
+
+static int do_watch(roc_ns *ns, const char *prefix, roc_naming_Watcher *wp,
+                    roc_naming_WatchStart *ws, roc_arena *a, roc_error *err)
+{
+    NS_CALL(ns, err, roc_naming_NameServer_watch(P(ns), prefix, wp, ws, a, e_));
+}
+
+/* Asks for the watch (again) and brings the view to what the answer says:
+ * names gone meanwhile are told ROC_NS_REMOVED, new or changed ones
+ * ROC_NS_PUT, then ROC_NS_SYNCED. mu not held (the answer is read by this
+ * thread, changes may come with it). */
+static int wsync(roc_ns_watch *w, roc_error *err)
+{
+    roc_arena *a = NULL;
+    if (roc_arena_new(&a) != 0)
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    pthread_mutex_lock(&w->mu);
+    uint64_t old = w->resync ? w->id : 0; /* still in force there */
+    w->id = 0; /* changes from here on are held until the answer is in */
+    w->resync = false;
+    pthread_mutex_unlock(&w->mu);
+    if (old)
+        roc_naming_NameServer_unwatch(P(w->ns), old, NULL);
+    roc_naming_WatchStart ws = {0};
+    int rc = do_watch(w->ns, w->prefix,
+                      roc_naming_Watcher_from_proxy(w->local), &ws, a, err);
+    pthread_mutex_lock(&w->mu);
+    if (rc == 0 && !w->stop) {
+        /* names gone while the watch was not in force */
+        for (size_t i = w->n; i-- > 0;) {
+            bool kept = false;
+            for (size_t j = 0; j < ws.entries.len && !kept; j++)
+                kept = strcmp(ws.entries.items[j].name, w->v[i].name) == 0;
+            if (!kept)
+                wapply(w, w->v[i].name, NULL, 0, NULL, 0);
+        }
+        for (size_t j = 0; j < ws.entries.len; j++) {
+            const roc_naming_Entry *e = &ws.entries.items[j];
+            if (strncmp(e->name, w->prefix, strlen(w->prefix)) == 0 &&
+                e->uris.len)
+                wapply(w, e->name, e->uris.items, e->uris.len,
+                       e->meta.items, e->meta.len);
+        }
+        w->id = ws.watch;
+        w->seq = ws.seq;
+        for (size_t i = 0; i < w->n_pend; i++) {
+            wpending *p = &w->pend[i];
+            if (p->watch == w->id && p->seq > w->seq) {
+                w->seq = p->seq;
+                wapply(w, p->e.name, (const char *const *)p->e.uris,
+                       p->e.n_uris, (const char *const *)p->e.meta,
+                       p->e.n_meta);
+            }
+        }
+        w->lost = false;
+        w->resync = w->pend_lost; /* held changes were dropped */
+        tell(w, ROC_NS_SYNCED, NULL);
+    }
+    for (size_t i = 0; i < w->n_pend; i++)
+        wentry_free(&w->pend[i].e);
+    w->n_pend = 0;
+    w->pend_lost = false;
+    pthread_mutex_unlock(&w->mu);
+    roc_arena_free(a);
+    return rc;
+}
+
+static void *watch_main(void *arg)
+{
+    roc_ns_watch *w = arg;
+    pthread_mutex_lock(&w->mu);
+    while (!w->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t ns_ = (uint64_t)ts.tv_nsec +
+                       (uint64_t)(w->check_ms % 1000) * 1000000u;
+        ts.tv_sec += (time_t)(w->check_ms / 1000 + (int)(ns_ / 1000000000u));
+        ts.tv_nsec = (long)(ns_ % 1000000000u);
+        while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mu, &ts) == 0)
+            ;
+        if (w->stop)
+            break;
+        uint64_t id = w->id;
+        bool again = w->resync || id == 0;
+        pthread_mutex_unlock(&w->mu);
+        bool alive = false;
+        roc_error err = ROC_ERROR_INIT;
+        if (!again) {
+            roc_arena *a = NULL;
+            int rc = roc_arena_new(&a) ? ROC_ENOMEM
+                                       : roc_naming_NameServer_watching(
+                                             P(w->ns), id, &alive, a, &err);
+            roc_arena_free(a);
+            roc_error_clear(&err);
+            /* the name server did not answer: the next one may */
+            if (rc && no_answer(rc) && w->ns->n > 1)
+                atomic_fetch_add(&w->ns->cur, 1);
+            again = rc != 0 || !alive;
+        }
+        pthread_mutex_lock(&w->mu);
+        if (!again || w->stop)
+            continue;
+        if (!w->lost) {
+            w->lost = true;
+            tell(w, ROC_NS_LOST, NULL);
+        }
+        pthread_mutex_unlock(&w->mu);
+        wsync(w, &err);
+        roc_error_clear(&err);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void watch_free(roc_ns_watch *w)
+{
+    if (w->local)
+        roc_proxy_close(w->local);
+    if (w->exp)
+        roc_export_free(w->exp);
+    roc_ns_close(w->ns);
+    for (size_t i = 0; i < w->n; i++)
+        wentry_free(&w->v[i]);
+    free(w->v);
+    for (size_t i = 0; i < w->n_pend; i++)
+        wentry_free(&w->pend[i].e);
+    free(w->pend);
+    free(w->prefix);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+static int watch_check_ms(void)
+{
+    const char *s = getenv("ROC_NS_WATCH_CHECK_MS");
+    long v = s && *s ? strtol(s, NULL, 10) : 0;
+    return v >= 10 && v <= 600000 ? (int)v : 1000;
+}
+
+int roc_ns_watch_start(roc_ns *ns, const char *prefix, roc_ns_watch_fn fn,
+                       void *arg, roc_ns_watch **out, roc_error *err)
+{
+    if (!out)
+        return roc_error_set(err, ROC_EINVAL, "roc_ns_watch_start: no handle");
+    *out = NULL;
+    if (!ns || !fn)
+        return roc_error_set(err, ROC_EINVAL,
+                             "roc_ns_watch_start: a name server handle and a "
+                             "callback are required");
+    if (!prefix)
+        prefix = "";
+    if (strlen(prefix) > ROC_NS_MAX_NAME || (*prefix && !roc_id_valid(prefix)))
+        return roc_error_set(err, ROC_EINVAL,
+                             "roc_ns_watch_start: bad prefix '%.64s' (names "
+                             "are [A-Za-z0-9_.:-]+, at most %d characters)",
+                             prefix, ROC_NS_MAX_NAME);
+    roc_ns_watch *w = calloc(1, sizeof *w);
+    if (!w || !(w->prefix = strdup(prefix))) {
+        free(w);
+        return roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    w->fn = fn;
+    w->arg = arg;
+    w->check_ms = watch_check_ms();
+    pthread_mutex_init(&w->mu, NULL);
+    roci_cond_init_mono(&w->cv);
+    w->impl = (roc_naming_Watcher_impl){&watcher_ops, w, 0};
+    roc_servant sv = roc_naming_Watcher_servant(&w->impl);
+    int rc = roc_ns_open(&w->ns, ns->spec, err);
+    if (rc == 0) {
+        atomic_store(&w->ns->cur, atomic_load(&ns->cur));
+        /* a name server that hangs is given up on within this */
+        roc_ns_set_timeout(w->ns, ns->timeout_ms > 0 ? ns->timeout_ms
+                                                     : WATCH_TIMEOUT_MS);
+        rc = roc_export_new(&w->exp, &sv, err);
+    }
+    if (rc == 0)
+        rc = roc_proxy_open_export(&w->local, w->exp, err);
+    if (rc == 0)
+        rc = wsync(w, err);
+    if (rc == 0 && pthread_create(&w->th, NULL, watch_main, w) != 0)
+        rc = roc_error_set(err, ROC_ENOMEM, "no thread for the watch");
+    if (rc) {
+        if (w->id)
+            roc_naming_NameServer_unwatch(P(w->ns), w->id, NULL);
+        watch_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+void roc_ns_watch_stop(roc_ns_watch *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    uint64_t id = w->id;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    if (id) /* a name server that is gone has forgotten it anyway */
+        roc_naming_NameServer_unwatch(P(w->ns), id, NULL);
+    watch_free(w);
+}
+
+int roc_ns_watch_entries(roc_ns_watch *w, roc_arena *a, roc_ns_entry **es,
+                         size_t *n, roc_error *err)
+{
+    if (!w || !a || !es || !n)
+        return roc_error_set(err, ROC_EINVAL, "roc_ns_watch_entries: bad "
+                                              "arguments");
+    pthread_mutex_lock(&w->mu);
+    int rc = 0;
+    roc_ns_entry *o = roc_arena_calloc(a, w->n ? w->n : 1, sizeof *o);
+    for (size_t i = 0; o && i < w->n; i++) {
+        const wentry *e = &w->v[i];
+        o[i].name = roc_arena_strdup(a, e->name);
+        o[i].uris = roc_arena_calloc(a, e->n_uris ? e->n_uris : 1,
+                                     sizeof *o[i].uris);
+        o[i].meta = roc_arena_calloc(a, e->n_meta ? e->n_meta : 1,
+                                     sizeof *o[i].meta);
+        if (!o[i].name || !o[i].uris || !o[i].meta) {
+            o = NULL;
+            break;
+        }
+        for (size_t j = 0; j < e->n_uris; j++)
+            if (!(o[i].uris[j] = roc_arena_strdup(a, e->uris[j])))
+                o = NULL;
+        for (size_t j = 0; o && j < e->n_meta; j++)
+            if (!(o[i].meta[j] = roc_arena_strdup(a, e->meta[j])))
+                o = NULL;
+        if (!o)
+            break;
+        o[i].n_uris = e->n_uris;
+        o[i].n_meta = e->n_meta;
+    }
+    if (o) {
+        *es = o;
+        *n = w->n;
+    } else {
+        rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
 /* ------------------------------------------------------------ resolution */
 
 /* Appends a malloc'd copy of s to v unless it is there already. */

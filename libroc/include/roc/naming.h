@@ -189,6 +189,59 @@ ROC_API uint64_t roc_ns_keeper_lease(roc_ns_keeper *keeper);
  * allowed. */
 ROC_API void roc_ns_keeper_stop(roc_ns_keeper *keeper);
 
+/* ------------------------------------------------------------ watches
+ * A watch tells a callback of every registration and removal of a name
+ * under a prefix as it happens (whoever made it, on whichever name server
+ * over the same registry, lease ends included). The name server calls the
+ * watch back over the client's own connection (NameServer.watch with a
+ * Watcher callback, naming.roc): no listener is needed on the client.
+ *
+ * The watch keeps a view of the names under its prefix. A thread of the
+ * watch asks the name server every ROC_NS_WATCH_CHECK_MS (default 1000)
+ * whether it still holds the watch; when it does not answer or has
+ * forgotten it (restarted), the callback is told ROC_NS_LOST and the watch
+ * is made again, on the next name server of the list when there are
+ * several: names that went meanwhile are then told ROC_NS_REMOVED, new or
+ * changed ones ROC_NS_PUT, and ROC_NS_SYNCED follows. So a watcher's view
+ * ends up right across the loss of a name server. */
+typedef enum roc_ns_event {
+    ROC_NS_PUT = 1,     /* e->name is registered or changed: e is what it
+                           holds now */
+    ROC_NS_REMOVED = 2, /* e->name was removed (e->n_uris 0) */
+    ROC_NS_SYNCED = 3,  /* (e NULL) the view is complete: every name under
+                           the prefix was told; once at the start and again
+                           after each ROC_NS_LOST */
+    ROC_NS_LOST = 4     /* (e NULL) the name server holding the watch
+                           stopped answering or forgot it: changes may be
+                           missing until the next ROC_NS_SYNCED */
+} roc_ns_event;
+
+/* A watch's callback. e (NULL for SYNCED and LOST) lives during the call.
+ * Calls are serialized, in the order of the changes; they run on an I/O
+ * thread of this process or on the watch's own thread, so a callback must
+ * be quick, must not call the name server synchronously, and must not call
+ * roc_ns_watch_* on its own watch. */
+typedef void (*roc_ns_watch_fn)(void *arg, roc_ns_event ev,
+                                const roc_ns_entry *e);
+typedef struct roc_ns_watch roc_ns_watch;
+
+/* Watches the names beginning with prefix (NULL or "": all) through the
+ * name server(s) of ns (the watch has a handle of its own: ns may be
+ * closed afterwards). Before it returns, the callback is told ROC_NS_PUT
+ * for every name registered now, then ROC_NS_SYNCED. Fails when no name
+ * server answers (or it predates watches: ROC_ENOMETHOD). */
+ROC_API int roc_ns_watch_start(roc_ns *ns, const char *prefix,
+                               roc_ns_watch_fn fn, void *arg,
+                               roc_ns_watch **w, roc_error *err);
+/* Ends the watch (telling the name server) and frees it; no callback runs
+ * after it returns. NULL is allowed. */
+ROC_API void roc_ns_watch_stop(roc_ns_watch *w);
+/* The watch's view now: the registrations under its prefix, sorted by
+ * name, allocated in a. */
+ROC_API int roc_ns_watch_entries(roc_ns_watch *w, roc_arena *a,
+                                 roc_ns_entry **entries, size_t *n,
+                                 roc_error *err);
+
 #ifdef __cplusplus
 }
 #endif
