@@ -10,6 +10,10 @@
  *   one registry, the first is killed with kill -9, and roc_ns_lookup,
  *   ROCNAME: resolution and a keeper's renewals go on through the second.
  *   That part is skipped (with a message) when etcd is not installed.
+ * - watches (roc_ns_watch_*): every kind of change told in order, a killed
+ *   daemon's lease end told, nothing after stop, bad requests refused; a
+ *   watch over two roc-ns on etcd moves to the second when the first is
+ *   killed and its view is whole again (names gone and come meanwhile).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +22,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -441,6 +446,306 @@ static void test_failover_two_ns_over_etcd(void **state)
     ns_stop(&b);
 }
 
+/* ------------------------------------------------------------ watches */
+
+/* What a watch told, one line per event ("put NAME URI... [| TAG...]",
+ * "removed NAME", "synced", "lost"), appended under a mutex. */
+typedef struct wlog {
+    pthread_mutex_t mu;
+    char buf[65536];
+    size_t len;
+    int synced, lost;
+} wlog;
+
+static void wlog_fn(void *arg, roc_ns_event ev, const roc_ns_entry *e)
+{
+    wlog *l = arg;
+    char line[2048];
+    int n = 0;
+    switch (ev) {
+    case ROC_NS_PUT:
+        n = snprintf(line, sizeof line, "put %s", e->name);
+        for (size_t i = 0; i < e->n_uris && n < (int)sizeof line; i++)
+            n += snprintf(line + n, sizeof line - (size_t)n, " %s",
+                          e->uris[i]);
+        for (size_t i = 0; i < e->n_meta && n < (int)sizeof line; i++)
+            n += snprintf(line + n, sizeof line - (size_t)n, "%s%s",
+                          i ? " " : " | ", e->meta[i]);
+        break;
+    case ROC_NS_REMOVED:
+        n = snprintf(line, sizeof line, "removed %s", e->name);
+        break;
+    case ROC_NS_SYNCED:
+        n = snprintf(line, sizeof line, "synced");
+        break;
+    case ROC_NS_LOST:
+        n = snprintf(line, sizeof line, "lost");
+        break;
+    }
+    pthread_mutex_lock(&l->mu);
+    l->synced += ev == ROC_NS_SYNCED;
+    l->lost += ev == ROC_NS_LOST;
+    if (n > 0 && l->len + (size_t)n + 2 < sizeof l->buf) {
+        memcpy(l->buf + l->len, line, (size_t)n);
+        l->len += (size_t)n;
+        l->buf[l->len++] = '\n';
+        l->buf[l->len] = 0;
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void wlog_init(wlog *l)
+{
+    memset(l, 0, sizeof *l);
+    pthread_mutex_init(&l->mu, NULL);
+}
+
+/* Position just after the line "what" (a whole line) told at or after
+ * from, or 0 when not told (yet). */
+static size_t wlog_find(wlog *l, const char *what, size_t from)
+{
+    char want[600];
+    snprintf(want, sizeof want, "%s\n", what);
+    pthread_mutex_lock(&l->mu);
+    size_t at = 0;
+    for (const char *p = l->buf + from; (p = strstr(p, want)) != NULL; p++)
+        if (p == l->buf || p[-1] == '\n') {
+            at = (size_t)(p - l->buf) + strlen(want);
+            break;
+        }
+    pthread_mutex_unlock(&l->mu);
+    return at;
+}
+
+typedef struct wlog_wait {
+    wlog *l;
+    const char *what;
+    size_t from;
+} wlog_wait;
+
+static bool wlog_told(void *arg)
+{
+    wlog_wait *w = arg;
+    return wlog_find(w->l, w->what, w->from) != 0;
+}
+
+/* Waits (up to ms) for the line what after position *from; moves *from
+ * past it. */
+static void expect_told(wlog *l, const char *what, size_t *from, int ms)
+{
+    wlog_wait w = {l, what, *from};
+    if (!tu_wait_for(wlog_told, &w, ms)) {
+        pthread_mutex_lock(&l->mu);
+        fail_msg("the watch did not tell \"%s\"; it told:\n%s", what,
+                 l->buf + *from);
+    }
+    *from = wlog_find(l, what, *from);
+}
+
+static size_t wlog_len(wlog *l)
+{
+    pthread_mutex_lock(&l->mu);
+    size_t n = l->len;
+    pthread_mutex_unlock(&l->mu);
+    return n;
+}
+
+/* Every kind of change, by this client and by a daemon whose lease ends
+ * (killed with kill -9), is told to a watcher in order; names outside the
+ * prefix are not; after roc_ns_watch_stop nothing is. */
+static void test_watch_tells_changes(void **state)
+{
+    (void)state;
+    nsproc s;
+    ns_start(&s, NULL);
+    roc_ns *ns = ns_client(s.url);
+    roc_error err = ROC_ERROR_INIT;
+    const char *tags[] = {"blue"};
+    assert_ok(roc_ns_register(ns, "w.a", "ROC:a@tcp://127.0.0.1:1", tags, 1,
+                              0, &err),
+              &err);
+    assert_ok(roc_ns_register(ns, "x.out", "ROC:x@tcp://127.0.0.1:1", NULL, 0,
+                              0, &err),
+              &err);
+    wlog l;
+    wlog_init(&l);
+    roc_ns_watch *w = NULL;
+    assert_ok(roc_ns_watch_start(ns, "w.", wlog_fn, &l, &w, &err), &err);
+    /* what is there now, told before it returned */
+    assert_string_equal(l.buf, "put w.a ROC:a@tcp://127.0.0.1:1 | blue\n"
+                               "synced\n");
+    size_t at = wlog_len(&l);
+    assert_ok(roc_ns_register(ns, "w.b", "ROC:b@tcp://127.0.0.1:2", NULL, 0,
+                              0, &err),
+              &err);
+    assert_ok(roc_ns_register(ns, "x.other", "ROC:x@tcp://127.0.0.1:1", NULL,
+                              0, 0, &err),
+              &err);
+    assert_ok(roc_ns_register(ns, "w.b", "ROC:b2@tcp://127.0.0.1:3", NULL, 0,
+                              ROC_NS_ADD_REPLICA, &err),
+              &err);
+    const char *tags2[] = {"green", "v2"};
+    assert_ok(roc_ns_set_meta(ns, "w.a", tags2, 2, &err), &err);
+    assert_ok(roc_ns_remove_uri(ns, "w.b", "ROC:b@tcp://127.0.0.1:2", NULL,
+                                &err),
+              &err);
+    assert_ok(roc_ns_remove(ns, "w.a", ROC_NS_EXACT, NULL, &err), &err);
+    expect_told(&l, "put w.b ROC:b@tcp://127.0.0.1:2", &at, 3000);
+    expect_told(&l, "put w.b ROC:b@tcp://127.0.0.1:2 ROC:b2@tcp://127.0.0.1:3",
+                &at, 3000);
+    expect_told(&l, "put w.a ROC:a@tcp://127.0.0.1:1 | green v2", &at, 3000);
+    expect_told(&l, "put w.b ROC:b2@tcp://127.0.0.1:3", &at, 3000);
+    expect_told(&l, "removed w.a", &at, 3000);
+    assert_null(strstr(l.buf, "x."));
+    /* the watch's view */
+    roc_arena *a = NULL;
+    assert_int_equal(roc_arena_new(&a), 0);
+    roc_ns_entry *es = NULL;
+    size_t n = 0;
+    assert_ok(roc_ns_watch_entries(w, a, &es, &n, &err), &err);
+    assert_int_equal(n, 1);
+    assert_string_equal(es[0].name, "w.b");
+    assert_int_equal(es[0].n_uris, 1);
+    assert_string_equal(es[0].uris[0], "ROC:b2@tcp://127.0.0.1:3");
+    /* a daemon holding a name under a lease (TTL 2 s) dies: the watcher is
+     * told of the name, then of its removal within TTL + margin */
+    int out = -1;
+    pid_t holder = holder_start(s.url, "w.daemon", &out);
+    expect_told(&l, "put w.daemon ROC:svc@tcp://127.0.0.1:1", &at, 3000);
+    tu_kill9(holder);
+    close(out);
+    uint64_t t0 = tu_now_ms();
+    expect_told(&l, "removed w.daemon", &at, 2000 + 2500);
+    print_message("    daemon killed: its name's removal (TTL 2 s) told to "
+                  "the watcher after %llu ms\n",
+                  (unsigned long long)(tu_now_ms() - t0));
+    assert_int_equal(l.lost, 0);
+    /* stopped: nothing more is told */
+    roc_ns_watch_stop(w);
+    size_t end = wlog_len(&l);
+    assert_ok(roc_ns_register(ns, "w.late", "ROC:l@tcp://127.0.0.1:1", NULL, 0,
+                              0, &err),
+              &err);
+    usleep(300 * 1000);
+    assert_int_equal(wlog_len(&l), end);
+    roc_arena_free(a);
+    roc_ns_close(ns);
+    ns_stop(&s);
+}
+
+/* Bad watch requests get clear errors and leave roc-ns serving. */
+static void test_watch_bad_input(void **state)
+{
+    (void)state;
+    nsproc s;
+    ns_start(&s, NULL);
+    roc_ns *ns = ns_client(s.url);
+    roc_error err = ROC_ERROR_INIT;
+    wlog l;
+    wlog_init(&l);
+    roc_ns_watch *w = NULL;
+    assert_int_equal(roc_ns_watch_start(ns, "bad prefix!", wlog_fn, &l, &w,
+                                        &err),
+                     ROC_EINVAL);
+    assert_null(w);
+    assert_int_equal(roc_ns_watch_start(ns, "", NULL, &l, &w, &err),
+                     ROC_EINVAL);
+    roc_error_clear(&err);
+    /* by hand: a watcher that is not a reference, a nil one, a bad prefix */
+    char uri[600];
+    snprintf(uri, sizeof uri, "ROC:roc.ns@%s", s.url);
+    roc_proxy *p = NULL;
+    assert_ok(roc_proxy_open(&p, uri, &err), &err);
+    roc_arena *a = NULL;
+    assert_int_equal(roc_arena_new(&a), 0);
+    static const char *const bad[] = {
+        "[\"w.\", \"ROC:x\"]", "[\"w.\", null]", "[\"w w\", null]",
+        "[\"w.\"]", "[1, 2]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        roc_value *args = NULL, *res = NULL;
+        assert_ok(roc_value_from_json(a, bad[i], &args, &err), &err);
+        int rc = roc_proxy_call(p, "watch", args, &res, a, &err);
+        if (rc != ROC_EBADARGS)
+            fail_msg("watch %s: %s", bad[i], errtext(&err));
+        roc_error_clear(&err);
+    }
+    assert_ok(roc_ns_ping(ns, &err), &err);
+    /* unknown watches: not held, unwatch is harmless */
+    roc_value *args = NULL, *res = NULL;
+    assert_ok(roc_value_from_json(a, "[12345]", &args, &err), &err);
+    assert_ok(roc_proxy_call(p, "watching", args, &res, a, &err), &err);
+    assert_int_equal(res->type, ROC_BOOL);
+    assert_false(res->u.b);
+    assert_ok(roc_proxy_call(p, "unwatch", args, &res, a, &err), &err);
+    roc_proxy_close(p);
+    roc_arena_free(a);
+    roc_ns_close(ns);
+    ns_stop(&s);
+}
+
+/* Two roc-ns over one etcd registry: a watch made through the first goes
+ * on through the second when the first is killed; names registered while
+ * it moved are told, and so are later changes. */
+static void test_watch_fails_over_etcd(void **state)
+{
+    (void)state;
+    if (!have_etcd) {
+        print_message("    SKIP: etcd is not installed (apt-get install "
+                      "etcd-server)\n");
+        return;
+    }
+    char store[600], list[1100];
+    snprintf(store, sizeof store, "etcd://%s/wfo-%d?timeout_ms=500",
+             cluster.endpoints, (int)getpid());
+    nsproc a, b;
+    ns_start(&a, store);
+    ns_start(&b, store);
+    snprintf(list, sizeof list, "%s,%s", a.url, b.url);
+    roc_ns *ns = ns_client(list);
+    roc_ns *nb = ns_client(b.url);
+    roc_error err = ROC_ERROR_INIT;
+    assert_ok(roc_ns_register(ns, "wf.one", "ROC:o@tcp://127.0.0.1:1", NULL,
+                              0, 0, &err),
+              &err);
+    wlog l;
+    wlog_init(&l);
+    roc_ns_watch *w = NULL;
+    assert_ok(roc_ns_watch_start(ns, "wf.", wlog_fn, &l, &w, &err), &err);
+    size_t at = 0;
+    expect_told(&l, "put wf.one ROC:o@tcp://127.0.0.1:1", &at, 1000);
+    expect_told(&l, "synced", &at, 1000);
+    /* a change made through the other roc-ns reaches the watch through
+     * etcd and the first */
+    assert_ok(roc_ns_register(nb, "wf.two", "ROC:t@tcp://127.0.0.1:2", NULL, 0,
+                              0, &err),
+              &err);
+    expect_told(&l, "put wf.two ROC:t@tcp://127.0.0.1:2", &at, 3000);
+    ns_kill(&a);
+    uint64_t t0 = tu_now_ms();
+    /* while the watch moves: one name goes, one comes */
+    assert_ok(roc_ns_remove(nb, "wf.one", ROC_NS_EXACT, NULL, &err), &err);
+    assert_ok(roc_ns_register(nb, "wf.three", "ROC:h@tcp://127.0.0.1:3", NULL,
+                              0, 0, &err),
+              &err);
+    expect_told(&l, "lost", &at, 5000);
+    expect_told(&l, "synced", &at, 5000);
+    print_message("    first roc-ns killed: the watch was whole again "
+                  "through the second after %llu ms\n",
+                  (unsigned long long)(tu_now_ms() - t0));
+    assert_non_null(wlog_find(&l, "removed wf.one", 0) ? "" : NULL);
+    assert_non_null(wlog_find(&l, "put wf.three ROC:h@tcp://127.0.0.1:3", 0)
+                        ? ""
+                        : NULL);
+    assert_ok(roc_ns_register(nb, "wf.four", "ROC:f@tcp://127.0.0.1:4", NULL,
+                              0, 0, &err),
+              &err);
+    expect_told(&l, "put wf.four ROC:f@tcp://127.0.0.1:4", &at, 3000);
+    roc_ns_watch_stop(w);
+    roc_ns_close(nb);
+    roc_ns_close(ns);
+    ns_stop(&b);
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -462,6 +767,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_keeper_registers_again),
         cmocka_unit_test(test_list_skips_dead_server),
         cmocka_unit_test(test_failover_two_ns_over_etcd),
+        cmocka_unit_test(test_watch_tells_changes),
+        cmocka_unit_test(test_watch_bad_input),
+        cmocka_unit_test(test_watch_fails_over_etcd),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (have_etcd)
