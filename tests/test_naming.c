@@ -1,6 +1,7 @@
 /* Naming end to end: a real roc-ns process (nameserver/roc-ns) on a free
  * tcp port, the roc_ns_* client API against it, ROCNAME:/ROCMETA: proxies
- * (replicas spread and failed over, re-binding after a server moved),
+ * (replicas spread and failed over, re-binding after a server moved,
+ * following a name's replicas as they come and go),
  * lookups that wait, autoclean, 8 client processes at once, bad input.
  *
  * The 8 clients are this very program run as "test_naming --client URL K"
@@ -629,6 +630,81 @@ static void test_proxy_rebinds_after_server_moved(void **state)
     svc_stop(&b);
 }
 
+typedef struct follow_arg {
+    roc_proxy *p;
+    const char *want; /* a replica that must answer */
+} follow_arg;
+
+static bool answers(void *arg)
+{
+    follow_arg *f = arg;
+    const char *r = call_who(f->p, NULL);
+    return r && strcmp(r, f->want) == 0;
+}
+
+/* A ROCNAME: proxy follows its name's replicas through a name server watch:
+ * a replica added while the first still serves gets calls (a proxy that
+ * re-resolved only on failure never would), a replica removed from the
+ * name gets none although it still serves, and a second proxy of the same
+ * name shares the watch. With ROC_NS_FOLLOW=0 the proxy keeps what it
+ * resolved. */
+static void test_proxy_follows_replicas(void **state)
+{
+    (void)state;
+    svc s1, s2;
+    svc_start(&s1, "f1");
+    svc_start(&s2, "f2");
+    roc_ns *ns = ns_client(&g_ns);
+    roc_error err = ROC_ERROR_INIT;
+    assert_ok(roc_ns_register(ns, "test.follow", s1.uri, NULL, 0,
+                              ROC_NS_REPLACE, &err),
+              &err);
+    char u[700];
+    snprintf(u, sizeof u, "ROCNAME:test.follow@%s", g_ns.url);
+    roc_proxy *p = NULL, *q = NULL, *fixed = NULL;
+    assert_ok(roc_proxy_open(&p, u, &err), &err);
+    assert_ok(roc_proxy_dup(p, &q, &err), &err);
+    setenv("ROC_NS_FOLLOW", "0", 1);
+    assert_ok(roc_proxy_open(&fixed, u, &err), &err);
+    unsetenv("ROC_NS_FOLLOW");
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(call_who(p, NULL), "f1");
+
+    assert_ok(roc_ns_register(ns, "test.follow", s2.uri, NULL, 0,
+                              ROC_NS_ADD_REPLICA, &err),
+              &err);
+    uint64_t t0 = tu_now_ms();
+    follow_arg fa = {p, "f2"};
+    assert_true(tu_wait_for(answers, &fa, 3000));
+    print_message("    replica added: a following proxy called it after "
+                  "%llu ms\n",
+                  (unsigned long long)(tu_now_ms() - t0));
+    fa.p = q;
+    assert_true(tu_wait_for(answers, &fa, 3000));
+    for (int i = 0; i < 10; i++) /* not following: never the new one */
+        assert_string_equal(call_who(fixed, NULL), "f1");
+
+    /* f1 leaves the name but keeps serving: no call reaches it */
+    assert_ok(roc_ns_remove_uri(ns, "test.follow", s1.uri, NULL, &err), &err);
+    usleep(300 * 1000);
+    for (int i = 0; i < 10; i++) {
+        assert_string_equal(call_who(p, NULL), "f2");
+        assert_string_equal(call_who(q, NULL), "f2");
+    }
+    /* the name removed altogether: the proxy keeps its replicas */
+    assert_ok(roc_ns_remove(ns, "test.follow", ROC_NS_EXACT, NULL, &err),
+              &err);
+    usleep(300 * 1000);
+    assert_string_equal(call_who(p, NULL), "f2");
+    roc_proxy_close(fixed);
+    roc_proxy_close(q);
+    roc_proxy_close(p);
+    roc_error_clear(&err);
+    roc_ns_close(ns);
+    svc_stop(&s1);
+    svc_stop(&s2);
+}
+
 /* ------------------------------------------------------------ autoclean */
 
 typedef struct gone_arg {
@@ -841,6 +917,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_rocname_proxy_calls),
         cmocka_unit_test(test_replicas_spread_and_fail_over),
         cmocka_unit_test(test_proxy_rebinds_after_server_moved),
+        cmocka_unit_test(test_proxy_follows_replicas),
         cmocka_unit_test(test_autoclean_drops_dead_servers),
         cmocka_unit_test(test_eight_clients_at_once),
         cmocka_unit_test(test_ns_server_command_line),

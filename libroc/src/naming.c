@@ -1302,6 +1302,167 @@ int roc_ns_watch_entries(roc_ns_watch *w, roc_arena *a, roc_ns_entry **es,
     return rc;
 }
 
+/* ------------------------------------------------------------ following */
+
+/* The URIs of one name, kept current by a watch; shared by the proxies
+ * bound to that name through the same name server(s). */
+struct roci_follow {
+    struct roci_follow *next;
+    char *spec; /* the name server list */
+    char *name;
+    int refs;   /* under follow_mtx */
+    roc_ns_watch *w;
+    pthread_mutex_t mu; /* uris */
+    char **uris;
+    size_t n;
+    _Atomic uint64_t ver;
+};
+
+static pthread_mutex_t follow_mtx = PTHREAD_MUTEX_INITIALIZER;
+static roci_follow *follows;
+
+static void follow_set(roci_follow *f, const char *const *uris, size_t n)
+{
+    char **v = n ? strv_copy(uris, n) : NULL;
+    if (n && !v)
+        return; /* out of memory: the proxies keep what they have */
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < f->n; i++)
+        free(f->uris[i]);
+    free(f->uris);
+    f->uris = v;
+    f->n = n;
+    atomic_fetch_add(&f->ver, 1);
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void follow_fn(void *arg, roc_ns_event ev, const roc_ns_entry *e)
+{
+    roci_follow *f = arg;
+    if (!e || strcmp(e->name, f->name) != 0)
+        return; /* a longer name with the same beginning */
+    if (ev == ROC_NS_PUT)
+        follow_set(f, e->uris, e->n_uris);
+    else if (ev == ROC_NS_REMOVED)
+        follow_set(f, NULL, 0);
+}
+
+static void follow_free(roci_follow *f)
+{
+    if (!f)
+        return;
+    roc_ns_watch_stop(f->w);
+    for (size_t i = 0; i < f->n; i++)
+        free(f->uris[i]);
+    free(f->uris);
+    free(f->spec);
+    free(f->name);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+static roci_follow *follow_find(const char *spec, const char *name)
+{
+    for (roci_follow *f = follows; f; f = f->next)
+        if (strcmp(f->spec, spec) == 0 && strcmp(f->name, name) == 0)
+            return f;
+    return NULL;
+}
+
+int roci_follow_get(const roc_uri *u, int timeout_ms, roci_follow **out)
+{
+    *out = NULL;
+    const char *off = getenv("ROC_NS_FOLLOW");
+    if ((off && strcmp(off, "0") == 0) || !u || u->kind != ROC_URI_NAME)
+        return ROC_EUNAVAIL;
+    roc_ns *ns = NULL;
+    int rc = roc_ns_open(&ns, u->url, NULL);
+    if (rc)
+        return rc;
+    if (ns->note) { /* no name server known: resolution says why */
+        roc_ns_close(ns);
+        return ROC_EUNAVAIL;
+    }
+    pthread_mutex_lock(&follow_mtx);
+    roci_follow *f = follow_find(ns->spec, u->id);
+    if (f) {
+        f->refs++;
+        pthread_mutex_unlock(&follow_mtx);
+        roc_ns_close(ns);
+        *out = f;
+        return 0;
+    }
+    pthread_mutex_unlock(&follow_mtx);
+    f = calloc(1, sizeof *f);
+    if (!f || !(f->spec = strdup(ns->spec)) || !(f->name = strdup(u->id))) {
+        if (f)
+            free(f->spec);
+        free(f);
+        roc_ns_close(ns);
+        return ROC_ENOMEM;
+    }
+    pthread_mutex_init(&f->mu, NULL);
+    atomic_init(&f->ver, 1);
+    f->refs = 1;
+    if (timeout_ms > 0)
+        roc_ns_set_timeout(ns, timeout_ms);
+    rc = roc_ns_watch_start(ns, u->id, follow_fn, f, &f->w, NULL);
+    roc_ns_close(ns);
+    if (rc) {
+        follow_free(f);
+        return rc;
+    }
+    pthread_mutex_lock(&follow_mtx);
+    roci_follow *other = follow_find(f->spec, f->name);
+    if (other) { /* made meanwhile by another thread: share that one */
+        other->refs++;
+    } else {
+        f->next = follows;
+        follows = f;
+    }
+    pthread_mutex_unlock(&follow_mtx);
+    if (other) {
+        follow_free(f);
+        f = other;
+    }
+    *out = f;
+    return 0;
+}
+
+void roci_follow_put(roci_follow *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&follow_mtx);
+    bool last = --f->refs == 0;
+    if (last)
+        for (roci_follow **pp = &follows; *pp; pp = &(*pp)->next)
+            if (*pp == f) {
+                *pp = f->next;
+                break;
+            }
+    pthread_mutex_unlock(&follow_mtx);
+    if (last)
+        follow_free(f);
+}
+
+bool roci_follow_uris(roci_follow *f, uint64_t *ver, char ***uris, size_t *n)
+{
+    *uris = NULL;
+    *n = 0;
+    if (atomic_load(&f->ver) == *ver)
+        return false;
+    pthread_mutex_lock(&f->mu);
+    *ver = atomic_load(&f->ver);
+    if (f->n && !(*uris = strv_copy((const char *const *)f->uris, f->n))) {
+        pthread_mutex_unlock(&f->mu);
+        return false;
+    }
+    *n = f->n;
+    pthread_mutex_unlock(&f->mu);
+    return true;
+}
+
 /* ------------------------------------------------------------ resolution */
 
 /* Appends a malloc'd copy of s to v unless it is there already. */

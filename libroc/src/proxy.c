@@ -141,6 +141,8 @@ struct roc_proxy {
     size_t rr;
     target **retired;   /* replaced by a re-resolution, freed at close */
     size_t nretired;
+    roci_follow *follow; /* ROCNAME: the name's URIs as they change */
+    _Atomic uint64_t fver; /* the version of them t was made from */
     int timeout_ms;
 };
 
@@ -224,6 +226,85 @@ static int resolve(roc_proxy *p, target ***ts, size_t *n, roc_error *err)
     return rc;
 }
 
+/* Retires the targets of p not in keep (n of them) and makes keep p's
+ * targets. Caller holds p->mtx. */
+static int replace_targets(roc_proxy *p, target **keep, size_t n)
+{
+    size_t gone = 0;
+    for (size_t i = 0; i < p->nt; i++) {
+        bool kept = false;
+        for (size_t j = 0; j < n && !kept; j++)
+            kept = keep[j] == p->t[i];
+        gone += !kept;
+    }
+    target **ret = realloc(p->retired, (p->nretired + gone + 1) * sizeof *ret);
+    if (!ret)
+        return ROC_ENOMEM;
+    p->retired = ret;
+    for (size_t i = 0; i < p->nt; i++) {
+        bool kept = false;
+        for (size_t j = 0; j < n && !kept; j++)
+            kept = keep[j] == p->t[i];
+        if (!kept)
+            p->retired[p->nretired++] = p->t[i];
+    }
+    free(p->t);
+    p->t = keep;
+    p->nt = n;
+    return 0;
+}
+
+/* A followed name's URIs changed: the targets follow (the connections of
+ * replicas that stay are kept). A name that is no longer registered
+ * leaves the targets as they are: calls fail or succeed as the objects
+ * do, and re-resolution says when the name is gone. */
+static void follow_refresh(roc_proxy *p)
+{
+    uint64_t ver = atomic_load(&p->fver);
+    char **uris = NULL;
+    size_t n = 0;
+    if (!roci_follow_uris(p->follow, &ver, &uris, &n))
+        return;
+    target **ts = NULL;
+    size_t nts = 0;
+    bool made = n && make_targets(uris, n, &ts, &nts, NULL) == 0;
+    for (size_t i = 0; i < n; i++)
+        free(uris[i]);
+    free(uris);
+    pthread_mutex_lock(&p->mtx);
+    if (ver <= atomic_load(&p->fver)) { /* another thread was first */
+        pthread_mutex_unlock(&p->mtx);
+        made = false;
+    } else {
+        atomic_store(&p->fver, ver);
+        if (made)
+            for (size_t j = 0; j < nts; j++)
+                for (size_t i = 0; i < p->nt; i++)
+                    if (!p->t[i]->fixed &&
+                        strcmp(p->t[i]->object, ts[j]->object) == 0 &&
+                        strcmp(p->t[i]->url, ts[j]->url) == 0) {
+                        target_free(ts[j]);
+                        ts[j] = p->t[i]; /* same replica: keep it */
+                        break;
+                    }
+        if (made && replace_targets(p, ts, nts) == 0)
+            ts = NULL;
+        pthread_mutex_unlock(&p->mtx);
+    }
+    if (ts) { /* not taken: free what is not one of p's */
+        for (size_t j = 0; j < nts; j++) {
+            bool ours = false;
+            pthread_mutex_lock(&p->mtx);
+            for (size_t i = 0; i < p->nt && !ours; i++)
+                ours = p->t[i] == ts[j];
+            pthread_mutex_unlock(&p->mtx);
+            if (!ours)
+                target_free(ts[j]);
+        }
+        free(ts);
+    }
+}
+
 int roc_proxy_open(roc_proxy **out, const char *uri, roc_error *err)
 {
     if (!out || !uri)
@@ -259,8 +340,25 @@ int roc_proxy_open(roc_proxy **out, const char *uri, roc_error *err)
     } else {
         p->named = true;
         p->uri = strdup(uri);
-        rc = p->uri ? resolve(p, &p->t, &p->nt, err)
-                    : roc_error_set(err, ROC_ENOMEM, "out of memory");
+        /* a name is followed (its replicas as they come and go) when a
+         * name server watch can be had; its first answer gives the
+         * targets */
+        if (p->uri && p->u.kind == ROC_URI_NAME &&
+            roci_follow_get(&p->u, p->timeout_ms, &p->follow) == 0) {
+            char **uris = NULL;
+            size_t n = 0;
+            uint64_t ver = 0;
+            roci_follow_uris(p->follow, &ver, &uris, &n);
+            atomic_store(&p->fver, ver);
+            if (n == 0 || make_targets(uris, n, &p->t, &p->nt, NULL) != 0)
+                p->nt = 0;
+            for (size_t i = 0; i < n; i++)
+                free(uris[i]);
+            free(uris);
+        }
+        rc = !p->uri  ? roc_error_set(err, ROC_ENOMEM, "out of memory")
+             : p->nt ? 0
+                     : resolve(p, &p->t, &p->nt, err);
     }
     if (rc) {
         roc_proxy_close(p);
@@ -280,6 +378,7 @@ void roc_proxy_close(roc_proxy *p)
     for (size_t i = 0; i < p->nretired; i++)
         target_free(p->retired[i]);
     free(p->retired);
+    roci_follow_put(p->follow);
     free(p->uri);
     free(p->discover);
     roc_arena_free(p->ua);
@@ -370,6 +469,8 @@ static int acquire(roc_proxy *p, int timeout_ms, target **tout,
                              p->uri);
     bool reresolved = false;
     int rc = ROC_ENOTFOUND;
+    if (p->follow)
+        follow_refresh(p);
     for (;;) {
         pthread_mutex_lock(&p->mtx);
         size_t n = p->nt;

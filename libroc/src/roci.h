@@ -321,6 +321,18 @@ const char *roci_transport_url(const char *url, char *buf, size_t len);
 int roci_naming_resolve(const roc_uri *u, int timeout_ms, char ***uris,
                         size_t *n, roc_error *err);
 
+/* Following a name (naming.c): the URIs registered under a ROCNAME: URI's
+ * name, kept current by a name server watch shared by every proxy bound
+ * to that name through the same name server(s). Get fails (ROC_EUNAVAIL)
+ * when ROC_NS_FOLLOW=0, for other URIs, when no name server is known, or
+ * when the watch cannot be made. roci_follow_uris gives the URIs (a
+ * malloc'd array of malloc'd strings; none when the name is not
+ * registered) and true when they changed since *ver, updating *ver. */
+typedef struct roci_follow roci_follow;
+int roci_follow_get(const roc_uri *u, int timeout_ms, roci_follow **f);
+void roci_follow_put(roci_follow *f);
+bool roci_follow_uris(roci_follow *f, uint64_t *ver, char ***uris, size_t *n);
+
 /* Callbacks (daemon.c): exports a roc_export on conn (a roci_export_fn
  * for roci_pack_set_export); serves a client connection through the
  * process's callback daemon, with the client's own service (may be NULL)
