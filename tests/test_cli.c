@@ -305,6 +305,66 @@ static void test_cli_usage_and_help(void **state)
            "roc: ");
 }
 
+/* roc ns watch: the names there, "synced", then each change as a line;
+ * --count ends it; --json prints objects; bad options are usage errors. */
+static void test_cli_ns_watch(void **state)
+{
+    (void)state;
+    expect(roc("--ns", ns.url, "ns", "register", "cw.a",
+               "ROC:a@tcp://127.0.0.1:1", "--meta", "red", NULL),
+           0, NULL, NULL);
+    char *argv[] = {roc_bin, "--ns", ns.url, "ns",      "watch",
+                    "cw.",   "--count", "3", NULL};
+    int out = -1;
+    pid_t pid = tu_spawn(argv, &out);
+    assert_true(pid > 0);
+    char line[1024];
+    assert_int_equal(tu_read_line(out, line, sizeof line, 10000), 0);
+    assert_string_equal(line, "put\tcw.a\tROC:a@tcp://127.0.0.1:1\tred");
+    assert_int_equal(tu_read_line(out, line, sizeof line, 10000), 0);
+    assert_string_equal(line, "synced");
+    expect(roc("--ns", ns.url, "ns", "register", "cw.b",
+               "ROC:b@tcp://127.0.0.1:2", NULL),
+           0, NULL, NULL);
+    expect(roc("--ns", ns.url, "ns", "register", "other.c",
+               "ROC:c@tcp://127.0.0.1:3", NULL),
+           0, NULL, NULL);
+    expect(roc("--ns", ns.url, "ns", "remove", "cw.a", NULL), 0, NULL, NULL);
+    expect(roc("--ns", ns.url, "ns", "register", "cw.b",
+               "ROC:b2@tcp://127.0.0.1:4", "--replica", NULL),
+           0, NULL, NULL);
+    assert_int_equal(tu_read_line(out, line, sizeof line, 10000), 0);
+    assert_string_equal(line, "put\tcw.b\tROC:b@tcp://127.0.0.1:2");
+    assert_int_equal(tu_read_line(out, line, sizeof line, 10000), 0);
+    assert_string_equal(line, "removed\tcw.a");
+    assert_int_equal(tu_read_line(out, line, sizeof line, 10000), 0);
+    assert_string_equal(
+        line, "put\tcw.b\tROC:b@tcp://127.0.0.1:2 ROC:b2@tcp://127.0.0.1:4");
+    /* three changes told: it exits by itself */
+    int st = -1;
+    for (int i = 0; i < 100 && waitpid(pid, &st, WNOHANG) == 0; i++)
+        usleep(50 * 1000);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(out);
+    /* --json, --for */
+    expect(roc("--ns", ns.url, "--json", "ns", "watch", "cw.", "--for", "1",
+               NULL),
+           0,
+           "{\"event\":\"put\",\"name\":\"cw.b\",\"uris\":"
+           "[\"ROC:b@tcp://127.0.0.1:2\",\"ROC:b2@tcp://127.0.0.1:4\"],"
+           "\"meta\":[]}\n{\"event\":\"synced\"}\n",
+           NULL);
+    expect(roc("--ns", ns.url, "ns", "watch", "--count", "x", NULL), 2, NULL,
+           "bad --count");
+    expect(roc("--ns", ns.url, "ns", "watch", "bad prefix", "--for", "1",
+               NULL),
+           1, NULL, "bad prefix");
+    expect(roc("--ns", "tcp://127.0.0.1:1", "ns", "watch", NULL), 1, NULL,
+           "roc: ");
+    expect(roc("--ns", ns.url, "ns", "remove", "cw.", "--prefix", NULL), 0,
+           NULL, NULL);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -339,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_cli_call_through_names),
         cmocka_unit_test(test_cli_introspect_ping_stats),
         cmocka_unit_test(test_cli_usage_and_help),
+        cmocka_unit_test(test_cli_ns_watch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
