@@ -1,6 +1,7 @@
 /* roc-ns: the ROC name server.
  *
  *   roc-ns [--url URL] [--store STORE | --db FILE] [--autoclean SECONDS]
+ *          [--max-watches N]
  *          [--log LEVEL] [--key-file F [--open-lookups]] [--tls-cert F]
  *          [--tls-ca F] [--tls-require-client-cert]
  *
@@ -525,7 +526,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: roc-ns [--url URL] [--store STORE | --db FILE] "
             "[--autoclean SECONDS] [--log LEVEL]\n"
-            "              [--key-file F [--open-lookups]] [--tls-cert F] "
+            "              [--max-watches N]"
+            " [--key-file F [--open-lookups]] [--tls-cert F] "
             "[--tls-ca F]\n"
             "              [--tls-require-client-cert] [--no-announce]\n"
             "\n"
@@ -539,6 +541,8 @@ static void usage(FILE *f)
             "  --db FILE            the same as --store sqlite:FILE\n"
             "  --autoclean SECONDS  every SECONDS, drop the URIs whose daemon\n"
             "                       does not answer a ping (default: off)\n"
+            "  --max-watches N      watches held at once at most (default "
+            "4096)\n"
             "  --log LEVEL          error, warn, info (default) or debug;\n"
             "                       default from ROC_LOG\n"
             "  --key-file F         clients must prove this pre-shared key\n"
@@ -565,6 +569,7 @@ int main(int argc, char **argv)
     const char *db = NULL;
     const char *store_url = NULL;
     long autoclean = 0;
+    long max_watches = NS_MAX_WATCHERS;
     bool open_lookups = false;
     roc_daemon_opts opts;
     roc_daemon_opts_init(&opts);
@@ -596,6 +601,7 @@ int main(int argc, char **argv)
         bool takes = strcmp(a, "--url") == 0 || strcmp(a, "--db") == 0 ||
                      strcmp(a, "--store") == 0 ||
                      strcmp(a, "--autoclean") == 0 || strcmp(a, "--log") == 0 ||
+                     strcmp(a, "--max-watches") == 0 ||
                      strcmp(a, "--key-file") == 0 ||
                      strcmp(a, "--tls-cert") == 0 || strcmp(a, "--tls-ca") == 0;
         if (!takes) {
@@ -620,6 +626,18 @@ int main(int argc, char **argv)
             opts.tls.ca_file = val;
         } else if (strcmp(a, "--store") == 0) {
             store_url = val;
+        } else if (strcmp(a, "--max-watches") == 0) {
+            char *end;
+            errno = 0;
+            max_watches = strtol(val, &end, 10);
+            if (errno || *end || end == val || max_watches < 0 ||
+                max_watches > 1000000) {
+                fprintf(stderr,
+                        "roc-ns: --max-watches wants a number in "
+                        "[0, 1000000], got '%s'\n",
+                        val);
+                return 2;
+            }
         } else if (strcmp(a, "--autoclean") == 0) {
             char *end;
             errno = 0;
@@ -681,7 +699,8 @@ int main(int argc, char **argv)
     server srv = {NULL};
     if (rc == 0)
         rc = ns_registry_open(&srv.reg, store, &err);
-    if (rc == 0 && (rc = ns_watch_hub_open(&srv.hub, srv.reg, &err)) != 0)
+    if (rc == 0 && (rc = ns_watch_hub_open(&srv.hub, srv.reg,
+                                              (size_t)max_watches, &err)) != 0)
         ns_registry_close(srv.reg);
     if (rc) {
         logf_(LOG_ERROR, "cannot open the store: %s",

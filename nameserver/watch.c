@@ -28,6 +28,7 @@ typedef struct watcher {
 
 struct ns_watch_hub {
     ns_registry *reg;
+    size_t max; /* watchers at most */
     /* watchers, under wmtx (taken before the registry's locks) */
     pthread_mutex_t wmtx;
     watcher **w;
@@ -111,12 +112,17 @@ static void on_change(void *arg, uint64_t seq, const char *name,
     pthread_mutex_unlock(&h->qmtx);
 }
 
-/* Takes the watchers marked dead (or all) out of the list. */
-static void sweep(ns_watch_hub *h, bool all)
+/* Takes the watchers marked dead (or all) out of the list; with check,
+ * also those whose connection has closed (no I/O: a callback proxy knows
+ * its connection). Caller holds wmtx. */
+static void sweep_locked(ns_watch_hub *h, bool all, bool check)
 {
-    pthread_mutex_lock(&h->wmtx);
     size_t k = 0;
     for (size_t i = 0; i < h->n; i++) {
+        if (check && !atomic_load(&h->w[i]->dead) &&
+            roc_proxy_bind(roc_naming_Watcher_proxy(h->w[i]->proxy), NULL) !=
+                0)
+            atomic_store(&h->w[i]->dead, true);
         if (all || atomic_load(&h->w[i]->dead))
             watcher_unref(h->w[i]);
         else
@@ -124,6 +130,12 @@ static void sweep(ns_watch_hub *h, bool all)
     }
     h->n = k;
     atomic_store(&h->active, k);
+}
+
+static void sweep(ns_watch_hub *h, bool all, bool check)
+{
+    pthread_mutex_lock(&h->wmtx);
+    sweep_locked(h, all, check);
     pthread_mutex_unlock(&h->wmtx);
 }
 
@@ -154,11 +166,21 @@ static void *hub_main(void *arg)
     size_t cap = 0;
     for (;;) {
         pthread_mutex_lock(&h->qmtx);
-        while (!h->head && !h->overflow && !h->stop)
-            pthread_cond_wait(&h->qcv, &h->qmtx);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += NS_WATCH_SWEEP_S;
+        int w = 0;
+        while (!h->head && !h->overflow && !h->stop && w == 0)
+            w = pthread_cond_timedwait(&h->qcv, &h->qmtx, &ts);
         if (h->stop) {
             pthread_mutex_unlock(&h->qmtx);
             break;
+        }
+        if (!h->head && !h->overflow) {
+            /* quiet for a while: drop the watchers that left */
+            pthread_mutex_unlock(&h->qmtx);
+            sweep(h, false, true);
+            continue;
         }
         change *batch = h->head;
         bool overflow = h->overflow;
@@ -167,7 +189,7 @@ static void *hub_main(void *arg)
         h->overflow = false;
         pthread_mutex_unlock(&h->qmtx);
         if (overflow) {
-            sweep(h, true);
+            sweep(h, true, false);
             while (batch) {
                 change *nx = batch->next;
                 change_free(batch);
@@ -203,21 +225,27 @@ static void *hub_main(void *arg)
             watcher_unref(ws[i]);
         }
         if (any_dead)
-            sweep(h, false);
+            sweep(h, false, false);
     }
     free(ws);
     return NULL;
 }
 
-int ns_watch_hub_open(ns_watch_hub **out, ns_registry *r, roc_error *err)
+int ns_watch_hub_open(ns_watch_hub **out, ns_registry *r, size_t max,
+                      roc_error *err)
 {
     ns_watch_hub *h = calloc(1, sizeof *h);
     if (!h)
         return roc_error_set(err, ROC_ENOMEM, "out of memory");
     h->reg = r;
+    h->max = max;
     pthread_mutex_init(&h->wmtx, NULL);
     pthread_mutex_init(&h->qmtx, NULL);
-    pthread_cond_init(&h->qcv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->qcv, &ca);
+    pthread_condattr_destroy(&ca);
     if (pthread_create(&h->thread, NULL, hub_main, h) != 0) {
         pthread_mutex_destroy(&h->wmtx);
         pthread_mutex_destroy(&h->qmtx);
@@ -245,7 +273,7 @@ void ns_watch_hub_close(ns_watch_hub *h)
         change_free(h->head);
         h->head = nx;
     }
-    sweep(h, true);
+    sweep(h, true, false);
     free(h->w);
     pthread_mutex_destroy(&h->wmtx);
     pthread_mutex_destroy(&h->qmtx);
@@ -286,10 +314,13 @@ int ns_watch_hub_add(ns_watch_hub *h, const char *prefix,
     w->id = new_id();
     int rc = 0;
     pthread_mutex_lock(&h->wmtx);
-    if (h->n >= NS_MAX_WATCHERS) {
+    if (h->n >= h->max)
+        sweep_locked(h, false, true); /* some may have left */
+    if (h->n >= h->max) {
         rc = roc_error_set(err, ROC_EBUSY,
-                           "this name server holds %d watches already",
-                           NS_MAX_WATCHERS);
+                           "this name server holds %zu watches already "
+                           "(roc-ns --max-watches)",
+                           h->max);
     } else if (h->n == h->cap) {
         size_t nc = h->cap ? h->cap * 2 : 16;
         watcher **nw = realloc(h->w, nc * sizeof *nw);

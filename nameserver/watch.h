@@ -19,13 +19,18 @@
 
 typedef struct ns_watch_hub ns_watch_hub;
 
-/* At most this many watchers at once (ROC_EBUSY beyond). */
+/* Watchers at once at most, by default (ROC_EBUSY beyond). */
 #define NS_MAX_WATCHERS 4096
+/* Watchers whose connection closed are dropped at their next change, and
+ * after this many seconds without changes. */
+#define NS_WATCH_SWEEP_S 5
 /* Changes queued for the watchers at most; beyond, all are dropped. */
 #define NS_MAX_QUEUED 65536
 
-/* Starts the hub for r (listening to its changes from now on). */
-int ns_watch_hub_open(ns_watch_hub **out, ns_registry *r, roc_error *err);
+/* Starts the hub for r (listening to its changes from now on), holding at
+ * most max watchers. */
+int ns_watch_hub_open(ns_watch_hub **out, ns_registry *r, size_t max,
+                      roc_error *err);
 /* Stops listening and telling, drops every watcher. NULL is allowed. */
 void ns_watch_hub_close(ns_watch_hub *h);
 

@@ -65,11 +65,14 @@ typedef struct nsproc {
     char url[512];
 } nsproc;
 
-static void ns_start(nsproc *s, const char *store)
+/* Starts roc-ns with store (NULL: memory) and up to two more arguments. */
+static void ns_start_x(nsproc *s, const char *store, const char *x1,
+                       const char *x2)
 {
-    char *argv[] = {ns_bin,  "--url",       "tcp://127.0.0.1:0",
-                    "--log", "warn",        "--store",
-                    (char *)(store ? store : "memory"), NULL};
+    char *argv[] = {ns_bin,      "--url",     "tcp://127.0.0.1:0",
+                    "--log",     "warn",      "--store",
+                    (char *)(store ? store : "memory"),
+                    (char *)x1,  (char *)x2,  NULL};
     memset(s, 0, sizeof *s);
     s->pid = tu_spawn(argv, &s->out);
     assert_true(s->pid > 0);
@@ -79,6 +82,11 @@ static void ns_start(nsproc *s, const char *store)
     const char *at = strchr(line, '@');
     assert_non_null(at);
     snprintf(s->url, sizeof s->url, "%s", at + 1);
+}
+
+static void ns_start(nsproc *s, const char *store)
+{
+    ns_start_x(s, store, NULL, NULL);
 }
 
 static void ns_kill(nsproc *s)
@@ -683,6 +691,77 @@ static void test_watch_bad_input(void **state)
     ns_stop(&s);
 }
 
+static void ignore_change(void *arg, roc_ns_event ev, const roc_ns_entry *e)
+{
+    (void)arg, (void)ev, (void)e;
+}
+
+/* The client side of the next test: n watches, then nothing until killed. */
+static int hold_watches(const char *nsurl, int n)
+{
+    roc_ns *ns = NULL;
+    roc_error err = ROC_ERROR_INIT;
+    roc_ns_watch *w[8];
+    if (roc_ns_open(&ns, nsurl, &err) != 0)
+        return 1;
+    for (int i = 0; i < n && i < 8; i++)
+        if (roc_ns_watch_start(ns, "h.", ignore_change, NULL, &w[i], &err)) {
+            fprintf(stderr, "--watch: %s\n", errtext(&err));
+            return 1;
+        }
+    printf("watching\n");
+    fflush(stdout);
+    for (;;)
+        pause();
+}
+
+typedef struct watch_try {
+    roc_ns *ns;
+    roc_ns_watch *w;
+} watch_try;
+
+static bool watch_taken(void *arg)
+{
+    watch_try *t = arg;
+    return roc_ns_watch_start(t->ns, "h.", ignore_change, NULL, &t->w,
+                              NULL) == 0;
+}
+
+/* roc-ns --max-watches 2: a client holding both makes a third refused with
+ * a clear error (roc-ns serving on); once that client is killed, its
+ * watches are dropped and a new one is taken. */
+static void test_watch_limit_and_dead_client(void **state)
+{
+    (void)state;
+    nsproc s;
+    ns_start_x(&s, NULL, "--max-watches", "2");
+    char *argv[] = {self_bin, "--watch", s.url, "2", NULL};
+    int out = -1;
+    pid_t holder = tu_spawn(argv, &out);
+    assert_true(holder > 0);
+    char line[64];
+    assert_int_equal(tu_read_line(out, line, sizeof line, 10000), 0);
+    assert_string_equal(line, "watching");
+    roc_ns *ns = ns_client(s.url);
+    roc_error err = ROC_ERROR_INIT;
+    watch_try t = {ns, NULL};
+    int rc = roc_ns_watch_start(ns, "h.", ignore_change, NULL, &t.w, &err);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(err.message);
+    assert_non_null(strstr(err.message, "holds 2 watches already"));
+    roc_error_clear(&err);
+    assert_ok(roc_ns_ping(ns, &err), &err);
+    tu_kill9(holder);
+    close(out);
+    uint64_t t0 = tu_now_ms();
+    assert_true(tu_wait_for(watch_taken, &t, 3000));
+    print_message("    watcher killed: its watches freed after %llu ms\n",
+                  (unsigned long long)(tu_now_ms() - t0));
+    roc_ns_watch_stop(t.w);
+    roc_ns_close(ns);
+    ns_stop(&s);
+}
+
 /* Two roc-ns over one etcd registry: a watch made through the first goes
  * on through the second when the first is killed; names registered while
  * it moved are told, and so are later changes. */
@@ -751,6 +830,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (argc == 5 && strcmp(argv[1], "--keep") == 0)
         return keep(argv[2], argv[3], (unsigned)atoi(argv[4]));
+    if (argc == 4 && strcmp(argv[1], "--watch") == 0)
+        return hold_watches(argv[2], atoi(argv[3]));
     tu_bin("nameserver/roc-ns", ns_bin, sizeof ns_bin);
     tu_bin("tests/test_ns_lease", self_bin, sizeof self_bin);
     unsetenv("ROC_NS");
@@ -769,6 +850,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_failover_two_ns_over_etcd),
         cmocka_unit_test(test_watch_tells_changes),
         cmocka_unit_test(test_watch_bad_input),
+        cmocka_unit_test(test_watch_limit_and_dead_client),
         cmocka_unit_test(test_watch_fails_over_etcd),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

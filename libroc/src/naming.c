@@ -1252,7 +1252,7 @@ void roc_ns_watch_stop(roc_ns_watch *w)
         return;
     pthread_mutex_lock(&w->mu);
     w->stop = true;
-    uint64_t id = w->id;
+    uint64_t id = w->lost ? 0 : w->id; /* lost: its name server is gone */
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->th, NULL);
@@ -1369,7 +1369,8 @@ static roci_follow *follow_find(const char *spec, const char *name)
     return NULL;
 }
 
-int roci_follow_get(const roc_uri *u, int timeout_ms, roci_follow **out)
+int roci_follow_get(const roc_uri *u, int timeout_ms, roci_follow **out,
+                    roc_error *err)
 {
     *out = NULL;
     const char *off = getenv("ROC_NS_FOLLOW");
@@ -1406,7 +1407,17 @@ int roci_follow_get(const roc_uri *u, int timeout_ms, roci_follow **out)
     f->refs = 1;
     if (timeout_ms > 0)
         roc_ns_set_timeout(ns, timeout_ms);
-    rc = roc_ns_watch_start(ns, u->id, follow_fn, f, &f->w, NULL);
+    roc_error e = ROC_ERROR_INIT;
+    rc = roc_ns_watch_start(ns, u->id, follow_fn, f, &f->w, &e);
+    if (rc && no_answer(rc)) {
+        /* no name server: said as resolution says it (and not asked
+         * again by resolution, which would wait as long once more) */
+        roc_error_set(err, rc, "%s: name server %s: %s", u->id,
+                      roc_ns_uri(ns), e.message ? e.message : roc_strerror(rc));
+        if (!u->url && !(getenv("ROC_NS") && *getenv("ROC_NS")))
+            roci_discover_ns_forget(); /* found on the LAN: look again */
+    }
+    roc_error_clear(&e);
     roc_ns_close(ns);
     if (rc) {
         follow_free(f);

@@ -226,6 +226,13 @@ static int resolve(roc_proxy *p, target ***ts, size_t *n, roc_error *err)
     return rc;
 }
 
+/* Failures that happen before a call is sent: another replica may serve. */
+static bool not_reached(int rc)
+{
+    return rc == ROC_ECONNREFUSED || rc == ROC_EUNREACHABLE ||
+           rc == ROC_ECLOSED || rc == ROC_ETRANSPORT || rc == ROC_ETIMEDOUT;
+}
+
 /* Retires the targets of p not in keep (n of them) and makes keep p's
  * targets. Caller holds p->mtx. */
 static int replace_targets(roc_proxy *p, target **keep, size_t n)
@@ -343,8 +350,10 @@ int roc_proxy_open(roc_proxy **out, const char *uri, roc_error *err)
         /* a name is followed (its replicas as they come and go) when a
          * name server watch can be had; its first answer gives the
          * targets */
-        if (p->uri && p->u.kind == ROC_URI_NAME &&
-            roci_follow_get(&p->u, p->timeout_ms, &p->follow) == 0) {
+        int frc = p->uri && p->u.kind == ROC_URI_NAME
+                      ? roci_follow_get(&p->u, p->timeout_ms, &p->follow, err)
+                      : ROC_EUNAVAIL;
+        if (frc == 0) {
             char **uris = NULL;
             size_t n = 0;
             uint64_t ver = 0;
@@ -356,9 +365,10 @@ int roc_proxy_open(roc_proxy **out, const char *uri, roc_error *err)
                 free(uris[i]);
             free(uris);
         }
-        rc = !p->uri  ? roc_error_set(err, ROC_ENOMEM, "out of memory")
-             : p->nt ? 0
-                     : resolve(p, &p->t, &p->nt, err);
+        rc = !p->uri          ? roc_error_set(err, ROC_ENOMEM, "out of memory")
+             : p->nt         ? 0
+             : not_reached(frc) ? frc /* err says so */
+                             : resolve(p, &p->t, &p->nt, err);
     }
     if (rc) {
         roc_proxy_close(p);
@@ -447,13 +457,6 @@ static int target_conn(roc_proxy *p, target *t, int timeout_ms,
     }
     *out = c;
     return 0;
-}
-
-/* Failures that happen before a call is sent: another replica may serve. */
-static bool not_reached(int rc)
-{
-    return rc == ROC_ECONNREFUSED || rc == ROC_EUNREACHABLE ||
-           rc == ROC_ECLOSED || rc == ROC_ETRANSPORT || rc == ROC_ETIMEDOUT;
 }
 
 /* Picks a replica (rotating) and gives a connection to it. When no replica

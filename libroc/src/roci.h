@@ -325,11 +325,13 @@ int roci_naming_resolve(const roc_uri *u, int timeout_ms, char ***uris,
  * name, kept current by a name server watch shared by every proxy bound
  * to that name through the same name server(s). Get fails (ROC_EUNAVAIL)
  * when ROC_NS_FOLLOW=0, for other URIs, when no name server is known, or
- * when the watch cannot be made. roci_follow_uris gives the URIs (a
+ * when the watch cannot be made; err is set only when no name server
+ * answered (then resolution need not be tried). roci_follow_uris gives the URIs (a
  * malloc'd array of malloc'd strings; none when the name is not
  * registered) and true when they changed since *ver, updating *ver. */
 typedef struct roci_follow roci_follow;
-int roci_follow_get(const roc_uri *u, int timeout_ms, roci_follow **f);
+int roci_follow_get(const roc_uri *u, int timeout_ms, roci_follow **f,
+                    roc_error *err);
 void roci_follow_put(roci_follow *f);
 bool roci_follow_uris(roci_follow *f, uint64_t *ver, char ***uris, size_t *n);
 
