@@ -272,17 +272,13 @@ static unsigned read_quotes(child *w, const char *prefix, int n,
     return seen;
 }
 
-/* A watcher exits 0 by itself after its count. Known runtime bug, reported:
- * roc_unsubscribe now and then never returns (nng 1.5.2's nng_close of the
- * SUB socket hangs while its publisher, in another process, keeps
- * publishing). Until it is fixed a watcher stuck there is only a warning,
- * so that this test checks the example, not that bug; make it an assertion
- * again with the fix. */
 /* A watcher exits by itself once it has its events: roc_unsubscribe
- * never blocks (it once could, inside nng 1.5.2's close of SUB sockets). */
+ * never blocks (it once could, inside nng 1.5.2's close of SUB sockets; it
+ * now waits at most 1 s for that close). The budget is generous: under
+ * AddressSanitizer on a loaded 2-CPU machine an exit took over 3 s. */
 static void watcher_exits(child *w)
 {
-    assert_int_equal(child_wait_exit(w, 3000), 0);
+    assert_int_equal(child_wait_exit(w, 10000), 0);
 }
 
 static void test_stockquotes_subscribers_by_prefix(void **state)
