@@ -373,24 +373,36 @@ static void test_list_skips_dead_server(void **state)
     ns_stop(&s);
 }
 
+/* Starts two roc-ns over one registry in the test cluster (under a key
+ * prefix of their own) and gives "url1,url2" in list; false (the test
+ * skips) when etcd is not installed. */
+static bool two_ns_over_etcd(const char *tag, nsproc *a, nsproc *b,
+                             char *list, size_t len)
+{
+    if (!have_etcd) {
+        print_message("    SKIP: etcd is not installed (apt-get install "
+                      "etcd-server)\n");
+        return false;
+    }
+    char store[600];
+    snprintf(store, sizeof store, "etcd://%s/%s-%d?timeout_ms=500",
+             cluster.endpoints, tag, (int)getpid());
+    ns_start(a, store);
+    ns_start(b, store);
+    snprintf(list, len, "%s,%s", a->url, b->url);
+    return true;
+}
+
 /* Two roc-ns over one etcd registry; the first killed with kill -9: the
  * client, ROCNAME: resolution and a keeper's renewals go on through the
  * second. */
 static void test_failover_two_ns_over_etcd(void **state)
 {
     (void)state;
-    if (!have_etcd) {
-        print_message("    SKIP: etcd is not installed (apt-get install "
-                      "etcd-server)\n");
-        return;
-    }
-    char store[600], list[1100];
-    snprintf(store, sizeof store, "etcd://%s/fo-%d?timeout_ms=500",
-             cluster.endpoints, (int)getpid());
     nsproc a, b;
-    ns_start(&a, store);
-    ns_start(&b, store);
-    snprintf(list, sizeof list, "%s,%s", a.url, b.url);
+    char list[1100];
+    if (!two_ns_over_etcd("fo", &a, &b, list, sizeof list))
+        return;
     roc_ns *ns = ns_client(list);
     roc_error err = ROC_ERROR_INIT;
     for (int i = 0; i < 20; i++) {
@@ -768,18 +780,10 @@ static void test_watch_limit_and_dead_client(void **state)
 static void test_watch_fails_over_etcd(void **state)
 {
     (void)state;
-    if (!have_etcd) {
-        print_message("    SKIP: etcd is not installed (apt-get install "
-                      "etcd-server)\n");
-        return;
-    }
-    char store[600], list[1100];
-    snprintf(store, sizeof store, "etcd://%s/wfo-%d?timeout_ms=500",
-             cluster.endpoints, (int)getpid());
     nsproc a, b;
-    ns_start(&a, store);
-    ns_start(&b, store);
-    snprintf(list, sizeof list, "%s,%s", a.url, b.url);
+    char list[1100];
+    if (!two_ns_over_etcd("wfo", &a, &b, list, sizeof list))
+        return;
     roc_ns *ns = ns_client(list);
     roc_ns *nb = ns_client(b.url);
     roc_error err = ROC_ERROR_INIT;
