@@ -1,5 +1,11 @@
-/* warehouse-server [URL]: serves a warehouse.Warehouse as object
- * "warehouse", prints its URI, runs until SIGINT or SIGTERM. */
+/* warehouse-server [--name NAME] [URL]: serves a warehouse.Warehouse as
+ * object "warehouse" (default URL tcp://127.0.0.1:0), prints its URI, runs
+ * until SIGINT or SIGTERM.
+ *
+ * --name NAME also registers it under NAME with the name server (ROC_NS,
+ * else one found on the LAN, else tcp://127.0.0.1:9090) under a 10 s lease:
+ * clients then open "ROCNAME:NAME"; the name goes when the server exits,
+ * or within about 10 s when it dies. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -88,7 +94,18 @@ static int take(void *self, roc_call *call, const char *visitor,
 
 int main(int argc, char **argv)
 {
-    const char *url = argc > 1 ? argv[1] : "tcp://127.0.0.1:0";
+    const char *url = "tcp://127.0.0.1:0";
+    const char *name = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
+            name = argv[++i];
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "usage: warehouse-server [--name NAME] [URL]\n");
+            return 2;
+        } else {
+            url = argv[i];
+        }
+    }
     static store st = {PTHREAD_MUTEX_INITIALIZER, {NULL}, {0}, 0};
     static const char *initial[] = {"chair", "bike", "flashlight"};
     for (int i = 0; i < 3; i++) {
@@ -112,7 +129,10 @@ int main(int argc, char **argv)
     roc_servant s = warehouse_Warehouse_servant(&impl);
     if (roc_daemon_open(&d, url, NULL, &err) != 0 ||
         roc_daemon_register(d, "warehouse", &s, &uri) != 0 ||
-        roc_daemon_start(d) != 0) {
+        roc_daemon_start(d) != 0 ||
+        /* a restart within the lease's TTL finds its old name: replace it */
+        (name && roc_daemon_register_name(d, name, "warehouse", NULL, 0,
+                                          ROC_NS_REPLACE, &err) != 0)) {
         fprintf(stderr, "warehouse-server: %s\n",
                 err.message ? err.message : "cannot serve");
         roc_daemon_close(d);

@@ -1,10 +1,13 @@
 /* The daemon: a stream listener, the objects it hosts, dispatch of calls
  * (inline on the I/O thread, or on the worker pool for handlers that may
  * block), instance modes, the built-in roc.daemon object and shutdown. */
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -128,6 +131,12 @@ struct roc_daemon {
     bool shut;
     uint64_t started_ms;
     atomic_uint_fast64_t calls, errors, oneways, proto_errors, accepted;
+    /* names in the name server (roc_daemon_register_name), under ns_mtx */
+    pthread_mutex_t ns_mtx;
+    roc_ns_keeper *keeper;  /* NULL until the first name */
+    size_t ns_names;        /* names the keeper holds */
+    char *ns_pub;           /* the URL in their URIs */
+    char *ns_url, *ns_host; /* copies of opts.ns_url, opts.ns_host */
 };
 
 static const roc_servant builtin_servant;
@@ -947,6 +956,196 @@ static void acc_cb(void *arg)
         nng_stream_listener_accept(d->l, d->acc_aio);
 }
 
+/* ------------------------------------------------------------ names */
+
+/* Keeps opts.ns_url and opts.ns_host (without brackets around an IPv6
+ * address: roci_uri_with_host adds them). */
+static int ns_opts_copy(roc_daemon *d, const roc_daemon_opts *o)
+{
+    if (!o)
+        return 0;
+    if (o->ns_url && !(d->ns_url = strdup(o->ns_url)))
+        return ROC_ENOMEM;
+    if (o->ns_host && *o->ns_host) {
+        const char *h = o->ns_host;
+        size_t n = strlen(h);
+        if (n > 2 && h[0] == '[' && h[n - 1] == ']')
+            h++, n -= 2;
+        if (!(d->ns_host = strndup(h, n)))
+            return ROC_ENOMEM;
+    }
+    return 0;
+}
+
+/* The local address this host sends from towards the host of ns_uri (a
+ * UDP socket connected there: no packet is sent), as text in buf. */
+static bool route_addr(const char *ns_uri, int family, char *buf, size_t len)
+{
+    const char *h;
+    size_t hn;
+    char host[256];
+    if (roci_url_host(ns_uri, &h, &hn) != 0 || hn == 0 || hn >= sizeof host)
+        return false;
+    if (hn > 2 && h[0] == '[')
+        h++, hn -= 2;
+    memcpy(host, h, hn);
+    host[hn] = 0;
+    struct addrinfo hints = {.ai_family = family,
+                             .ai_socktype = SOCK_DGRAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, "9", &hints, &res) != 0)
+        return false;
+    bool ok = false;
+    for (struct addrinfo *ai = res; ai && !ok; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+            getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+            const void *a =
+                ss.ss_family == AF_INET6
+                    ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                    : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+            ok = inet_ntop(ss.ss_family, a, buf, (socklen_t)len) != NULL;
+        }
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return ok;
+}
+
+/* The URL other hosts reach d at, for the URIs it registers (malloc'd):
+ * d->url with its host replaced by opts.ns_host, or, for a wildcard bind,
+ * by the address on the way to the name server at ns_uri (loopback when
+ * none is found: the name server is then on this host, or unreachable
+ * anyway). ipc:// and inproc:// URLs are kept as they are. */
+static char *public_url(roc_daemon *d, const char *ns_uri)
+{
+    const char *h;
+    size_t hn;
+    if (roci_url_host(d->url, &h, &hn) != 0)
+        return strdup(d->url);
+    const char *host = d->ns_host;
+    char addr[INET6_ADDRSTRLEN];
+    if (!host && roci_host_is_wildcard(h, hn)) {
+        bool v4 = hn == 7 && memcmp(h, "0.0.0.0", 7) == 0;
+        if (route_addr(ns_uri, v4 ? AF_INET : AF_UNSPEC, addr, sizeof addr))
+            host = addr;
+        else
+            host = v4 ? "127.0.0.1" : "::1";
+    }
+    return host ? roci_uri_with_host(d->url, host) : strdup(d->url);
+}
+
+/* A registration failed without an answer from a name server (refused,
+ * unreachable, timed out): says what was being done. Answers of a name
+ * server (roc.naming.Exists, ...) keep their type and message. */
+static int ns_fail(roc_error *err, int rc, const char *name)
+{
+    if (!rc || !err || err->wire_code || !err->message)
+        return rc;
+    char *m = strdup(err->message);
+    if (m)
+        roc_error_set(err, rc, "cannot register '%s' with the name server: %s",
+                      name, m);
+    free(m);
+    return rc;
+}
+
+/* Starts the keeper of d's names (d->ns_mtx held). */
+static int ns_keeper_start(roc_daemon *d, unsigned ttl, roc_error *err)
+{
+    roc_ns *ns = NULL;
+    int rc = roc_ns_open(&ns, d->ns_url, err);
+    if (rc == 0)
+        rc = roc_ns_keeper_start(ns, NULL, NULL, 0, ttl, &d->keeper, err);
+    if (rc == 0 && !(d->ns_pub = public_url(d, roc_ns_uri(ns)))) {
+        roc_ns_keeper_stop(d->keeper);
+        d->keeper = NULL;
+        rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+    }
+    roc_ns_close(ns);
+    return rc;
+}
+
+int roc_daemon_register_name(roc_daemon *d, const char *name,
+                             const char *object_id, const char *const *meta,
+                             size_t n_meta, unsigned flags, roc_error *err)
+{
+    if (!d || !name || !object_id || (n_meta && !meta))
+        return roc_error_set(err, ROC_EINVAL,
+                             "roc_daemon_register_name: daemon, name and "
+                             "object id are required");
+    if (!d->l)
+        return roc_error_set(err, ROC_ESTATE,
+                             "roc_daemon_register_name: the daemon has no "
+                             "listener");
+    dobj *o = obj_find(d, object_id, strlen(object_id));
+    if (!o)
+        return roc_error_set(err, ROC_ENOTFOUND,
+                             "cannot register '%s': the daemon hosts no "
+                             "object '%s'",
+                             name, object_id);
+    obj_unref(o);
+    unsigned ttl = d->opts.ns_ttl_s ? d->opts.ns_ttl_s : 10;
+    if (ttl > 3600)
+        return roc_error_set(err, ROC_EINVAL,
+                             "cannot register '%s': ns_ttl_s %u is not in "
+                             "1..3600",
+                             name, ttl);
+    pthread_mutex_lock(&d->ns_mtx);
+    pthread_mutex_lock(&d->mtx);
+    bool down = d->shutting_down;
+    pthread_mutex_unlock(&d->mtx);
+    int rc = down ? roc_error_set(err, ROC_ESTATE,
+                                  "cannot register '%s': the daemon is shut "
+                                  "down",
+                                  name)
+                  : 0;
+    if (rc == 0 && !d->keeper)
+        rc = ns_fail(err, ns_keeper_start(d, ttl, err), name);
+    char *uri = NULL;
+    if (rc == 0) {
+        size_t n = strlen(object_id) + strlen(d->ns_pub) + 6;
+        if (!(uri = malloc(n)))
+            rc = roc_error_set(err, ROC_ENOMEM, "out of memory");
+        else
+            snprintf(uri, n, "ROC:%s@%s", object_id, d->ns_pub);
+    }
+    if (rc == 0) {
+        rc = roc_ns_keeper_add(d->keeper, name, uri, meta, n_meta, flags, err);
+        rc = ns_fail(err, rc, name);
+    }
+    if (rc == 0)
+        d->ns_names++;
+    if (rc && d->keeper && d->ns_names == 0) {
+        /* nothing kept: the next registration starts afresh (the name
+         * server may be another one by then) */
+        roc_ns_keeper_stop(d->keeper);
+        d->keeper = NULL;
+        free(d->ns_pub);
+        d->ns_pub = NULL;
+    }
+    pthread_mutex_unlock(&d->ns_mtx);
+    free(uri);
+    return rc;
+}
+
+/* Stops the keeper: its lease is revoked, d's names go at once (or within
+ * the TTL when no name server answers). */
+static void ns_withdraw(roc_daemon *d)
+{
+    pthread_mutex_lock(&d->ns_mtx);
+    roc_ns_keeper *k = d->keeper;
+    d->keeper = NULL;
+    d->ns_names = 0;
+    pthread_mutex_unlock(&d->ns_mtx);
+    roc_ns_keeper_stop(k);
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 /* Rewrites the port of url (tcp/ws/tls) to the one actually bound. */
@@ -1002,8 +1201,10 @@ static int daemon_open(roc_daemon **out, const char *url,
         if (d->opts.hello_timeout_ms <= 0)
             d->opts.hello_timeout_ms = defs.hello_timeout_ms;
     }
+    d->opts.ns_url = d->opts.ns_host = NULL; /* copied below */
     pthread_mutex_init(&d->mtx, NULL);
     pthread_mutex_init(&d->pub_mtx, NULL);
+    pthread_mutex_init(&d->ns_mtx, NULL);
     roci_cond_init_mono(&d->cv);
     roci_cond_init_mono(&d->wq_cv);
     pthread_rwlock_init(&d->objs_lock, NULL);
@@ -1054,9 +1255,12 @@ static int daemon_open(roc_daemon **out, const char *url,
     if (nng_stream_listener_get_int(d->l, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
         port = 0;
     d->url = bound_url(url, port);
-    if (!d->url || nng_aio_alloc(&d->acc_aio, acc_cb, d) != 0) {
+    if (!d->url || ns_opts_copy(d, opts) != 0 ||
+        nng_aio_alloc(&d->acc_aio, acc_cb, d) != 0) {
         nng_stream_listener_free(d->l);
         free(d->url);
+        free(d->ns_url);
+        free(d->ns_host);
         free(d);
         return roc_error_set(err, ROC_ENOMEM, "out of memory");
     }
@@ -1148,7 +1352,8 @@ void roc_daemon_shutdown(roc_daemon *d)
     }
     d->shutting_down = true;
     pthread_mutex_unlock(&d->mtx);
-    roci_discovery_stop(d); /* withdraw LAN announcements first */
+    ns_withdraw(d);         /* names and */
+    roci_discovery_stop(d); /* LAN announcements go first */
     if (d->l) {
         nng_stream_listener_close(d->l);
         nng_aio_stop(d->acc_aio);
@@ -1216,6 +1421,10 @@ void roc_daemon_close(roc_daemon *d)
     }
     free(d->workers);
     free(d->url);
+    free(d->ns_pub);
+    free(d->ns_url);
+    free(d->ns_host);
+    pthread_mutex_destroy(&d->ns_mtx);
     pthread_rwlock_destroy(&d->objs_lock);
     pthread_cond_destroy(&d->wq_cv);
     pthread_cond_destroy(&d->cv);

@@ -104,6 +104,16 @@ typedef struct roc_daemon_opts {
     const char *announce_name; /* instance names are "<id> on <name>"
                                   (NULL: the host's mDNS name); copied */
     const char *announce_type; /* DNS-SD type (NULL: "_roc._tcp"); copied */
+    /* Name server registrations (roc_daemon_register_name): */
+    const char *ns_url;      /* as roc_ns_open takes it, a list allowed
+                                (NULL: ROC_NS, else one found on the LAN,
+                                else the default); copied */
+    unsigned ns_ttl_s;       /* the lease's TTL, 1 to 3600 s (0: 10) */
+    const char *ns_host;     /* host put in the registered URIs, a name or
+                                an address (NULL: the bound host; for a
+                                wildcard bind such as 0.0.0.0, this host's
+                                address on the way to the name server);
+                                copied */
 } roc_daemon_opts;
 
 /* Fills opts with the defaults above. */
@@ -129,12 +139,39 @@ ROC_API int roc_daemon_unregister(roc_daemon *d, const char *object_id);
 ROC_API int roc_daemon_start(roc_daemon *d);
 /* Starts serving (if not yet) and blocks until roc_daemon_shutdown. */
 ROC_API int roc_daemon_serve(roc_daemon *d);
-/* Stops accepting, finishes calls in progress, closes connections and makes
- * roc_daemon_serve return. Safe from any thread and from a signal-waiting
+/* Withdraws the daemon's names (roc_daemon_register_name) and LAN
+ * announcements, stops accepting, finishes calls in progress, closes
+ * connections and makes roc_daemon_serve return. Safe from any thread and from a signal-waiting
  * thread; not from a handler of this daemon. */
 ROC_API void roc_daemon_shutdown(roc_daemon *d);
 /* Shuts down (if needed) and frees the daemon. */
 ROC_API void roc_daemon_close(roc_daemon *d);
+
+/* Registers the hosted object object_id under name in the name server
+ * (opts.ns_url; roc/naming.h), with n_meta tags (meta may be NULL when
+ * n_meta is 0) and flags as roc_ns_register takes them (0, ROC_NS_REPLACE
+ * or ROC_NS_ADD_REPLICA). The URI registered is "ROC:object_id@" and the
+ * daemon's URL (roc_daemon_url), its host replaced as opts.ns_host says.
+ *
+ * A daemon's names are held under one lease of opts.ns_ttl_s seconds by a
+ * roc_ns_keeper started at the first registration: renewed while the
+ * daemon lives, revoked by roc_daemon_shutdown (so by roc_daemon_close)
+ * before the listener closes: the names go at once. A daemon that dies
+ * drops out within about the TTL. One restarted within the TTL of its
+ * previous run finds its old names still there: ROC_NS_REPLACE takes them
+ * over.
+ *
+ * Blocks for the name server's answer (at most a third of the TTL per name
+ * server tried). ROC_ENOTFOUND when d hosts no object_id, ROC_EEXIST when
+ * the name is taken and no flag allows a change, ROC_ESTATE once shutting
+ * down or for a daemon without a listener; a name server that does not
+ * answer fails the call with its code (ROC_ECONNREFUSED, ...) and changes
+ * nothing else: the daemon serves on, and a later call tries again. Names
+ * stay until shutdown: roc_daemon_unregister does not withdraw them. */
+ROC_API int roc_daemon_register_name(roc_daemon *d, const char *name,
+                                     const char *object_id,
+                                     const char *const *meta, size_t n_meta,
+                                     unsigned flags, roc_error *err);
 
 /* Counters, as roc.daemon.stats() reports them. */
 typedef struct roc_daemon_stats {
