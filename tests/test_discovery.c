@@ -16,6 +16,15 @@
  *       Prints "READY" once both are established; stops on SIGTERM.
  *   test_discovery connect NAME
  *       roc_connect("service:NAME"), calls hello, prints the answer.
+ *   test_discovery nsclient NAME
+ *       finds the name servers on the LAN as a client with no ROC_NS does
+ *       (roc_ns_default_url) and prints "NS <ms> <list>", the time the
+ *       search took and what it gave; opens one roc_ns on it (url NULL)
+ *       and then, for every line read on stdin, looks NAME up twice —
+ *       through that handle, which keeps the name server it fails over
+ *       to, and through a new one (the cached list, first entry first) —
+ *       and prints "LOOKUP <uri> via <name server URI> fresh <uri>" or
+ *       "ERR <message>". Ends at end of input.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -194,6 +203,45 @@ static void test_discover_bad_arguments(void **state)
     assert_int_equal(roc_discover_all(NULL, 1000, NULL, NULL, NULL, &err),
                      ROC_EINVAL);
     roc_error_clear(&err);
+}
+
+static void test_ns_list_order_and_truncation(void **state)
+{
+    (void)state;
+    char *u[] = {
+        "ROC:roc.ns@tcp://10.0.0.9:9090", "ROC:roc.ns@tcp://10.0.0.1:9091",
+        "ROC:roc.ns@tcp://10.0.0.5:9090", "ROC:roc.ns@tcp://10.0.0.1:9090"};
+    bool local[] = {false, true, false, true};
+    roci_ns_list_sort(u, local, 4);
+    /* this host's first, then by URI; local follows its URI */
+    assert_string_equal(u[0], "ROC:roc.ns@tcp://10.0.0.1:9090");
+    assert_string_equal(u[1], "ROC:roc.ns@tcp://10.0.0.1:9091");
+    assert_string_equal(u[2], "ROC:roc.ns@tcp://10.0.0.5:9090");
+    assert_string_equal(u[3], "ROC:roc.ns@tcp://10.0.0.9:9090");
+    assert_true(local[0] && local[1] && !local[2] && !local[3]);
+    char out[200];
+    assert_int_equal(roci_ns_list_join(u, 4, out, sizeof out), 4);
+    assert_string_equal(out, "ROC:roc.ns@tcp://10.0.0.1:9090,"
+                             "ROC:roc.ns@tcp://10.0.0.1:9091,"
+                             "ROC:roc.ns@tcp://10.0.0.5:9090,"
+                             "ROC:roc.ns@tcp://10.0.0.9:9090");
+    /* too small: whole entries only; exactly enough is enough */
+    size_t one = strlen(u[0]) + 1, two = one + strlen(u[1]) + 1;
+    const struct {
+        size_t len, fit;
+    } t[] = {{0, 0},       {1, 0},       {10, 0},  {one - 1, 0}, {one, 1},
+             {one + 1, 1}, {two - 1, 1}, {two, 2}, {two + 1, 2}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        memset(out, 'x', sizeof out);
+        assert_int_equal(roci_ns_list_join(u, 4, out, t[i].len), t[i].fit);
+        if (t[i].len)
+            assert_int_equal(strlen(out), t[i].fit == 0   ? 0
+                                          : t[i].fit == 1 ? one - 1
+                                                          : two - 1);
+        assert_int_equal(out[t[i].len], 'x'); /* nothing written past len */
+    }
+    assert_int_equal(roci_ns_list_join(u, 0, out, sizeof out), 0);
+    assert_string_equal(out, "");
 }
 
 /* ------------------------------------------------------- without avahi */
@@ -418,8 +466,53 @@ static int connect_main(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+static int nsclient_main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: test_discovery nsclient NAME\n");
+        return 2;
+    }
+    uint64_t t0 = tu_now_ms();
+    const char *list = roc_ns_default_url();
+    printf("NS %llu %s\n", (unsigned long long)(tu_now_ms() - t0), list);
+    fflush(stdout);
+    roc_error err = ROC_ERROR_INIT;
+    roc_ns *ns = NULL;
+    if (roc_ns_open(&ns, NULL, &err) != 0) {
+        fprintf(stderr, "nsclient: %s\n", err.message);
+        roc_error_clear(&err);
+        return 1;
+    }
+    roc_ns_set_timeout(ns, 3000);
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        char *uri = NULL, *fresh = NULL;
+        roc_ns *ns2 = NULL;
+        int rc = roc_ns_lookup(ns, argv[2], 0, &uri, &err);
+        if (rc == 0)
+            rc = roc_ns_open(&ns2, NULL, &err);
+        if (rc == 0) {
+            roc_ns_set_timeout(ns2, 3000);
+            rc = roc_ns_lookup(ns2, argv[2], 0, &fresh, &err);
+        }
+        if (rc == 0)
+            printf("LOOKUP %s via %s fresh %s\n", uri, roc_ns_uri(ns), fresh);
+        else
+            printf("ERR %s\n", err.message ? err.message : roc_strerror(rc));
+        fflush(stdout);
+        roc_ns_close(ns2);
+        free(uri);
+        free(fresh);
+    }
+    roc_ns_close(ns);
+    roc_error_clear(&err);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "nsclient") == 0)
+        return nsclient_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "serve") == 0)
         return serve_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "connect") == 0)
@@ -429,6 +522,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_url_host_split_and_rewrite),
         cmocka_unit_test(test_discovered_txt_lookup),
         cmocka_unit_test(test_discover_bad_arguments),
+        cmocka_unit_test(test_ns_list_order_and_truncation),
         cmocka_unit_test(test_no_avahi_discover_fails_at_once),
         cmocka_unit_test(test_no_avahi_rocdiscover_proxy_and_service_connect),
         cmocka_unit_test(test_no_avahi_announcing_daemon_serves_unannounced),

@@ -22,7 +22,10 @@
  * also never trusts a wildcard or loopback host in a TXT uri of another
  * host: it puts the address it resolved in its place.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,10 +259,7 @@ static int match_one(const roc_discovered *s, void *arg)
 #include <avahi-common/simple-watch.h>
 #include <avahi-common/thread-watch.h>
 
-#include <arpa/inet.h>
-#include <ifaddrs.h>
 #include <net/if.h>
-#include <netinet/in.h>
 
 /* The cause, in words, of avahi error e when making a client. */
 static const char *client_cause(int e)
@@ -287,7 +287,9 @@ typedef struct browse {
     int failed;  /* avahi error code, 0: none */
     char **seen; /* instance keys already reported */
     size_t nseen, cap;
-    match *m; /* roci_discover_resolve: stop after the grace */
+    int resolving;        /* resolvers started and not yet answered */
+    uint64_t all_for_now; /* when avahi said it has nothing more for
+                             now (ALL_FOR_NOW), 0: not yet */
 } browse;
 
 static bool seen_add(browse *b, const char *key)
@@ -334,6 +336,7 @@ static void resolve_cb(AvahiServiceResolver *r, AvahiIfIndex iface,
     (void)proto;
     (void)flags;
     browse *b = arg;
+    b->resolving--; /* every resolver answers once: found or failed */
     char key[3 * AVAHI_DOMAIN_NAME_MAX];
     instance_key(key, sizeof key, name, type, domain);
     if (ev != AVAHI_RESOLVER_FOUND || b->stop || !seen_add(b, key)) {
@@ -400,6 +403,12 @@ static void browse_cb(AvahiServiceBrowser *sb, AvahiIfIndex iface,
         b->stop = true;
         return;
     }
+    if (ev == AVAHI_BROWSER_ALL_FOR_NOW) {
+        /* avahi-daemon sends it about 1 s after its first query (its cache
+         * came before): what has not answered by then is not there */
+        b->all_for_now = roci_now_ms();
+        return;
+    }
     if (ev != AVAHI_BROWSER_NEW || b->stop)
         return;
     char key[3 * AVAHI_DOMAIN_NAME_MAX];
@@ -409,8 +418,9 @@ static void browse_cb(AvahiServiceBrowser *sb, AvahiIfIndex iface,
     /* freed by resolve_cb, or with the client */
     /* the address of the protocol it was seen over: an A record for an
      * IPv4 announcement (a link-local AAAA would need a scope id) */
-    avahi_service_resolver_new(b->c, iface, proto, name, type, domain, proto, 0,
-                               resolve_cb, b);
+    if (avahi_service_resolver_new(b->c, iface, proto, name, type, domain,
+                                   proto, 0, resolve_cb, b))
+        b->resolving++;
 }
 
 static void browse_client_cb(AvahiClient *c, AvahiClientState st, void *arg)
@@ -422,8 +432,15 @@ static void browse_client_cb(AvahiClient *c, AvahiClientState st, void *arg)
     }
 }
 
-int roc_discover(const char *type, int timeout_ms, roc_discover_fn fn,
-                 void *arg, roc_error *err)
+/* roc_discover, and the ways the internal searches end sooner than at
+ * timeout_ms: grace_ms after *first_ms (the time fn set when it kept its
+ * first result; NULL: no grace), and with at_complete once avahi has
+ * nothing more for now (ALL_FOR_NOW) and no resolver is still running —
+ * or grace_ms after ALL_FOR_NOW: a live service resolves in milliseconds,
+ * a stale record in avahi's cache (its host gone) only fails after 5 s. */
+static int browse_run(const char *type, int timeout_ms, roc_discover_fn fn,
+                      void *arg, const uint64_t *first_ms, int grace_ms,
+                      bool at_complete, roc_error *err)
 {
     if (!fn || timeout_ms <= 0)
         return roc_error_set(err, ROC_EINVAL,
@@ -432,7 +449,6 @@ int roc_discover(const char *type, int timeout_ms, roc_discover_fn fn,
     if (!type || !*type)
         type = ROC_DISCOVER_TYPE;
     browse b = {.fn = fn, .arg = arg};
-    b.m = fn == match_one ? arg : NULL;
     if (!(b.sp = avahi_simple_poll_new()))
         return roc_error_set(err, ROC_ENOMEM, "out of memory");
     int e = 0;
@@ -456,15 +472,18 @@ int roc_discover(const char *type, int timeout_ms, roc_discover_fn fn,
     }
     uint64_t end = roci_now_ms() + (uint64_t)timeout_ms;
     while (rc == 0 && !b.stop) {
+        if (at_complete && b.all_for_now && b.resolving <= 0)
+            break;
         uint64_t now = roci_now_ms();
-        if (b.m && b.m->first_ms && now >= b.m->first_ms + MATCH_GRACE_MS)
+        uint64_t stop = end;
+        if (first_ms && *first_ms && *first_ms + (uint64_t)grace_ms < stop)
+            stop = *first_ms + (uint64_t)grace_ms;
+        if (at_complete && b.all_for_now &&
+            b.all_for_now + (uint64_t)grace_ms < stop)
+            stop = b.all_for_now + (uint64_t)grace_ms;
+        if (now >= stop)
             break;
-        if (now >= end)
-            break;
-        uint64_t wait = end - now;
-        if (b.m && b.m->first_ms && b.m->first_ms + MATCH_GRACE_MS - now < wait)
-            wait = b.m->first_ms + MATCH_GRACE_MS - now;
-        if (avahi_simple_poll_iterate(b.sp, (int)wait) != 0)
+        if (avahi_simple_poll_iterate(b.sp, (int)(stop - now)) != 0)
             break;
     }
     if (rc == 0 && b.failed)
@@ -476,6 +495,12 @@ int roc_discover(const char *type, int timeout_ms, roc_discover_fn fn,
         free(b.seen[i]);
     free(b.seen);
     return rc;
+}
+
+int roc_discover(const char *type, int timeout_ms, roc_discover_fn fn,
+                 void *arg, roc_error *err)
+{
+    return browse_run(type, timeout_ms, fn, arg, NULL, 0, false, err);
 }
 
 int roc_discovery_available(roc_error *err)
@@ -619,38 +644,50 @@ static int add_services(pobj *o, const purl *u)
         return -AVAHI_ERR_FAILURE;
     unsigned done[64];
     size_t ndone = 0;
-    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
-        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
-            !(i->ifa_flags & IFF_UP))
-            continue;
-        bool is_lo = (i->ifa_flags & IFF_LOOPBACK) != 0;
-        if (loop && !is_lo)
-            continue; /* 127.0.0.1 is told to this host only */
-        unsigned ix = if_nametoindex(i->ifa_name);
-        bool dup = ix == 0;
-        for (size_t k = 0; k < ndone && !dup; k++)
-            dup = done[k] == ix;
-        if (dup || ndone == sizeof done / sizeof done[0])
-            continue;
-        char a[INET_ADDRSTRLEN];
-        const struct sockaddr_in *sin = (const void *)i->ifa_addr;
-        inet_ntop(AF_INET, &sin->sin_addr, a, sizeof a);
-        /* a TLS peer checks the server name: give it the mDNS host name
-         * rather than a bare address (DESIGN.md, Security) */
-        char hostbuf[AVAHI_DOMAIN_NAME_MAX];
-        const char *host = loop ? u->host : a;
-        if (scheme_is_tls(u->scheme) && !loop) {
-            snprintf(hostbuf, sizeof hostbuf, "%s",
-                     avahi_client_get_host_name_fqdn(pub.client));
-            host = hostbuf;
+    /* The loopback interface last. avahi (0.8, is_duplicate_entry) sends
+     * no goodbye for a record while another entry holds an equal one, on
+     * any interface, and withdraws a group's entries last added first: the
+     * PTR and SRV records, the same on every interface, are said goodbye
+     * to only on the interface added first. That must be a real one: with
+     * the loopback first (getifaddrs' order), a withdrawn object stayed in
+     * the other hosts' caches, unresolvable, until its TTL (75 min). With
+     * several real interfaces the others keep it so still. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+            if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
+                !(i->ifa_flags & IFF_UP))
+                continue;
+            bool is_lo = (i->ifa_flags & IFF_LOOPBACK) != 0;
+            if (loop && !is_lo)
+                continue; /* 127.0.0.1 is told to this host only */
+            if (is_lo != (pass == 1))
+                continue;
+            unsigned ix = if_nametoindex(i->ifa_name);
+            bool dup = ix == 0;
+            for (size_t k = 0; k < ndone && !dup; k++)
+                dup = done[k] == ix;
+            if (dup || ndone == sizeof done / sizeof done[0])
+                continue;
+            char a[INET_ADDRSTRLEN];
+            const struct sockaddr_in *sin = (const void *)i->ifa_addr;
+            inet_ntop(AF_INET, &sin->sin_addr, a, sizeof a);
+            /* a TLS peer checks the server name: give it the mDNS host name
+             * rather than a bare address (DESIGN.md, Security) */
+            char hostbuf[AVAHI_DOMAIN_NAME_MAX];
+            const char *host = loop ? u->host : a;
+            if (scheme_is_tls(u->scheme) && !loop) {
+                snprintf(hostbuf, sizeof hostbuf, "%s",
+                         avahi_client_get_host_name_fqdn(pub.client));
+                host = hostbuf;
+            }
+            int r = add_one(o, u, (AvahiIfIndex)ix, AVAHI_PROTO_INET, host);
+            if (r < 0) {
+                freeifaddrs(ifs);
+                return r;
+            }
+            done[ndone++] = ix;
+            added++;
         }
-        int r = add_one(o, u, (AvahiIfIndex)ix, AVAHI_PROTO_INET, host);
-        if (r < 0) {
-            freeifaddrs(ifs);
-            return r;
-        }
-        done[ndone++] = ix;
-        added++;
     }
     freeifaddrs(ifs);
     return added;
@@ -1087,6 +1124,16 @@ int roc_discovery_available(roc_error *err)
     return roc_error_set(err, ROC_EUNAVAIL, NO_AVAHI);
 }
 
+static int browse_run(const char *type, int timeout_ms, roc_discover_fn fn,
+                      void *arg, const uint64_t *first_ms, int grace_ms,
+                      bool at_complete, roc_error *err)
+{
+    (void)first_ms;
+    (void)grace_ms;
+    (void)at_complete;
+    return roc_discover(type, timeout_ms, fn, arg, err);
+}
+
 int roc_daemon_announced(roc_daemon *d, int timeout_ms, roc_error *err)
 {
     (void)d;
@@ -1135,7 +1182,8 @@ int roci_discover_resolve(const char *name, int timeout_ms, char ***uris,
         to = 1;
     match m = {.name = name};
     roc_error e = ROC_ERROR_INIT;
-    int rc = roc_discover(ROC_DISCOVER_TYPE, to, match_one, &m, &e);
+    int rc = browse_run(ROC_DISCOVER_TYPE, to, match_one, &m, &m.first_ms,
+                        MATCH_GRACE_MS, false, &e);
     if (rc == 0 && m.rc)
         rc = roc_error_set(err, m.rc, "out of memory");
     else if (rc)
@@ -1158,42 +1206,160 @@ int roci_discover_resolve(const char *name, int timeout_ms, char ***uris,
     return 0;
 }
 
-/* The name server search: first answer wins; the answer (or the reason
- * there is none) is kept, a failure for NS_NEG_CACHE_MS so that a process
- * asks avahi once, not at every lookup. */
+/* The name server search: every _roc-ns._tcp instance that answers, in
+ * the order roci_ns_list_sort gives; the answer (or the reason there is
+ * none) is kept, a failure for NS_NEG_CACHE_MS so that a process asks
+ * avahi once, not at every lookup. The search ends NS_GRACE_MS after the
+ * first answer (the others answer the same query, within avahi's 20-120 ms
+ * response delay, or come from its cache at once), or sooner when avahi
+ * says the browse is complete, else at ROC_NS_DISCOVER_MS. */
 #define NS_NEG_CACHE_MS 30000
+#define NS_GRACE_MS 300
 
 static struct {
     pthread_mutex_t mtx;
-    char *uri;         /* cached answer */
+    char **uris;       /* cached answer, in order */
+    size_t n;          /* 0: none */
     char why[300];     /* why there is none */
     uint64_t retry_ms; /* no answer: ask again after this */
-} nsc = {PTHREAD_MUTEX_INITIALIZER, NULL, "", 0};
+} nsc = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, "", 0};
 
-static int first_ns(const roc_discovered *s, void *arg)
+/* Is host (an address, maybe in brackets) one of this machine's? */
+static bool host_is_here(const char *h, size_t n)
 {
-    char **out = arg;
-    if (!s->uri || strncasecmp(s->uri, "ROC:", 4) != 0)
+    if (roci_host_is_loopback(h, n))
+        return true;
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
+        h++, n -= 2;
+    char s[INET6_ADDRSTRLEN];
+    if (n == 0 || n >= sizeof s)
+        return false;
+    memcpy(s, h, n);
+    s[n] = 0;
+    struct in_addr a4;
+    struct in6_addr a6;
+    bool v4 = inet_pton(AF_INET, s, &a4) == 1;
+    if (!v4 && inet_pton(AF_INET6, s, &a6) != 1)
+        return false; /* a host name: not an address of ours */
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0)
+        return false;
+    bool here = false;
+    for (struct ifaddrs *i = ifs; i && !here; i = i->ifa_next) {
+        if (!i->ifa_addr)
+            continue;
+        if (v4 && i->ifa_addr->sa_family == AF_INET) {
+            const struct sockaddr_in *sin = (const void *)i->ifa_addr;
+            here = memcmp(&sin->sin_addr, &a4, sizeof a4) == 0;
+        } else if (!v4 && i->ifa_addr->sa_family == AF_INET6) {
+            const struct sockaddr_in6 *sin6 = (const void *)i->ifa_addr;
+            here = memcmp(&sin6->sin6_addr, &a6, sizeof a6) == 0;
+        }
+    }
+    freeifaddrs(ifs);
+    return here;
+}
+
+/* The name servers a search found: URIs, each once, and whether it runs on
+ * this host. */
+typedef struct nsfound {
+    char **uris;
+    bool *local;
+    size_t n, cap;
+    uint64_t first_ms; /* when the first came, 0: none yet */
+} nsfound;
+
+static int ns_collect(const roc_discovered *s, void *arg)
+{
+    nsfound *f = arg;
+    /* a ROC: URI, without the list's separator */
+    if (!s->uri || strncasecmp(s->uri, "ROC:", 4) != 0 || strchr(s->uri, ','))
         return 0;
-    *out = strdup(s->uri);
-    return 1;
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->uris[i], s->uri) == 0)
+            return 0;
+    if (f->n == f->cap) {
+        size_t nc = f->cap ? f->cap * 2 : 4;
+        char **nu = realloc(f->uris, nc * sizeof *nu);
+        if (nu)
+            f->uris = nu;
+        bool *nl = nu ? realloc(f->local, nc * sizeof *nl) : NULL;
+        if (!nl)
+            return 1; /* out of memory: keep what was found */
+        f->local = nl;
+        f->cap = nc;
+    }
+    if (!(f->uris[f->n] = strdup(s->uri)))
+        return 1;
+    const char *h;
+    size_t hn;
+    f->local[f->n] =
+        (roci_url_host(s->uri, &h, &hn) == 0 && host_is_here(h, hn)) ||
+        (s->address && *s->address &&
+         host_is_here(s->address, strlen(s->address)));
+    f->n++;
+    if (!f->first_ms)
+        f->first_ms = roci_now_ms();
+    return 0;
+}
+
+static bool ns_before(const char *a, bool la, const char *b, bool lb)
+{
+    return la != lb ? la : strcmp(a, b) < 0;
+}
+
+void roci_ns_list_sort(char **uris, bool *local, size_t n)
+{
+    /* insertion sort: a handful of entries */
+    for (size_t i = 1; i < n; i++) {
+        char *u = uris[i];
+        bool l = local[i];
+        size_t j = i;
+        for (; j > 0 && ns_before(u, l, uris[j - 1], local[j - 1]); j--) {
+            uris[j] = uris[j - 1];
+            local[j] = local[j - 1];
+        }
+        uris[j] = u;
+        local[j] = l;
+    }
+}
+
+size_t roci_ns_list_join(char *const *uris, size_t n, char *out, size_t len)
+{
+    size_t used = 0, k = 0;
+    if (len)
+        out[0] = 0;
+    for (; k < n; k++) {
+        size_t ul = strlen(uris[k]);
+        if (used + (k ? 1 : 0) + ul + 1 > len)
+            break;
+        if (k)
+            out[used++] = ',';
+        memcpy(out + used, uris[k], ul + 1);
+        used += ul;
+    }
+    return k;
 }
 
 bool roci_discover_ns(char *out, size_t len, char *why, size_t wlen)
 {
     pthread_mutex_lock(&nsc.mtx);
     int wait = env_ms("ROC_NS_DISCOVER_MS", ROC_NS_DISCOVER_DEFAULT_MS);
-    if (nsc.uri) {
+    if (nsc.n) {
         /* cached */
     } else if (wait <= 0) {
         snprintf(nsc.why, sizeof nsc.why,
                  "the LAN search is off (ROC_NS_DISCOVER_MS=0)");
     } else if (roci_now_ms() >= nsc.retry_ms) {
-        char *found = NULL;
+        nsfound f = {0};
         roc_error e = ROC_ERROR_INIT;
-        int rc = roc_discover(ROC_DISCOVER_NS_TYPE, wait, first_ns, &found, &e);
-        if (found) {
-            nsc.uri = found;
+        int rc = browse_run(ROC_DISCOVER_NS_TYPE, wait, ns_collect, &f,
+                            &f.first_ms, NS_GRACE_MS, true, &e);
+        if (f.n) {
+            /* (even if the browse failed afterwards: they answered) */
+            roci_ns_list_sort(f.uris, f.local, f.n);
+            nsc.uris = f.uris;
+            nsc.n = f.n;
             nsc.why[0] = 0;
         } else {
             snprintf(nsc.why, sizeof nsc.why, "%s",
@@ -1201,23 +1367,33 @@ bool roci_discover_ns(char *out, size_t len, char *why, size_t wlen)
                                      : "no name server answered on the LAN "
                                        "(" ROC_DISCOVER_NS_TYPE ")");
             nsc.retry_ms = roci_now_ms() + NS_NEG_CACHE_MS;
+            free(f.uris);
         }
+        free(f.local);
         roc_error_clear(&e);
     }
-    bool ok = nsc.uri && strlen(nsc.uri) < len;
-    if (ok)
-        memcpy(out, nsc.uri, strlen(nsc.uri) + 1);
-    if (why && wlen)
-        snprintf(why, wlen, "%s", nsc.why);
+    size_t k = nsc.n ? roci_ns_list_join(nsc.uris, nsc.n, out, len) : 0;
+    if (why && wlen) {
+        if (nsc.n && !k)
+            snprintf(why, wlen,
+                     "the name server found on the LAN (%s) does not fit "
+                     "in %zu bytes",
+                     nsc.uris[0], len);
+        else
+            snprintf(why, wlen, "%s", nsc.why);
+    }
     pthread_mutex_unlock(&nsc.mtx);
-    return ok;
+    return k > 0;
 }
 
 void roci_discover_ns_forget(void)
 {
     pthread_mutex_lock(&nsc.mtx);
-    free(nsc.uri);
-    nsc.uri = NULL;
+    for (size_t i = 0; i < nsc.n; i++)
+        free(nsc.uris[i]);
+    free(nsc.uris);
+    nsc.uris = NULL;
+    nsc.n = 0;
     nsc.retry_ms = 0;
     pthread_mutex_unlock(&nsc.mtx);
 }

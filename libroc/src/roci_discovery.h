@@ -26,12 +26,17 @@ void roci_discovery_stop(roc_daemon *d);
 int roci_discover_resolve(const char *name, int timeout_ms, char ***uris,
                           size_t *n, roc_error *err);
 
-/* naming.c: the name server found on the LAN (_roc-ns._tcp, first answer,
- * cached for the process) copied into out: true when one answered within
- * ROC_NS_DISCOVER_MS (default 2 s; a failed search is not repeated for
- * 30 s). why (may be NULL) gets what happened otherwise, for error
- * messages. roci_discover_ns_forget drops the cached answer (the server
- * stopped answering). */
+/* naming.c: the name servers found on the LAN (every _roc-ns._tcp
+ * instance that answers, cached for the process) copied into out as a
+ * comma-separated list of their URIs ("ROC:roc.ns@tcp://...,ROC:..."):
+ * each once, those on this host first, then in strcmp order; when len is
+ * too small, only the entries that fit whole. True when at least one
+ * answered (and fits). The search waits at most ROC_NS_DISCOVER_MS
+ * (default 2 s), ends 300 ms after the first answer or as soon as avahi
+ * says the browse is complete (about 1 s); a failed search is not
+ * repeated for 30 s. why (may be NULL) gets what happened otherwise, for
+ * error messages. roci_discover_ns_forget drops the cached list (none of
+ * them answered), so the next call searches again. */
 bool roci_discover_ns(char *out, size_t len, char *why, size_t wlen);
 void roci_discover_ns_forget(void);
 
@@ -42,5 +47,12 @@ bool roci_host_is_wildcard(const char *host, size_t len);
 bool roci_host_is_loopback(const char *host, size_t len);
 int roci_url_host(const char *url, const char **host, size_t *len);
 char *roci_uri_with_host(const char *uri, const char *host);
+
+/* Internal helpers of roci_discover_ns, exposed for tests: orders uris in
+ * place, local[i] (on this host) first, then by strcmp, moving local along;
+ * joins uris with commas into out, whole entries only, and returns how
+ * many fit (0: not even the first; out is then ""). */
+void roci_ns_list_sort(char **uris, bool *local, size_t n);
+size_t roci_ns_list_join(char *const *uris, size_t n, char *out, size_t len);
 
 #endif

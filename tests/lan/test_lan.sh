@@ -84,6 +84,16 @@ else
     fail "bad addresses announced: $out"
 fi
 
+# what a client in host H with nothing configured finds: "NS <ms> <list>"
+ns_found() { on "$1" "$HELPER" nsclient none </dev/null 2>"$DIR/nsfound.err" | grep '^NS '; }
+# a client's whole search, with one name server announced (B's avahi has
+# A's records in its cache by now, as it would on a LAN)
+if line=$(ns_found B) && [ "$(echo "$line" | cut -d' ' -f3-)" = "ROC:roc.ns@tcp://10.99.0.1:9090" ]; then
+    pass "one name server on the LAN: a client in B gets it alone ($(echo "$line" | cut -d' ' -f2) ms)"
+else
+    fail "one name server on the LAN, B found: $line $(cat "$DIR/nsfound.err")"
+fi
+
 # --- objects and a service in A -----------------------------------------
 bash "$NETNS" run "$DIR" A "${NOCONF[@]}" "$HELPER" serve calc demo.Calculator demo.Greeter demo.calc 10.99.0.1 \
     >"$DIR/srv.out" 2>"$DIR/srv.err" &
@@ -167,6 +177,25 @@ else
     fail "roc-ns still seen from B after it stopped"
 fi
 
+# and B's avahi-daemon holds no record of it either (a PTR left in its
+# cache would make every search start a resolver that fails only after 5 s)
+if command -v avahi-browse >/dev/null 2>&1; then
+    ptr_gone() { ! on B avahi-browse -p -t _roc-ns._tcp 2>/dev/null | grep -q "roc-a"; }
+    if until_ok 10 ptr_gone; then
+        pass "no record of the stopped roc-ns is left in B's avahi cache"
+    else
+        fail "B's avahi still lists the stopped roc-ns: $(on B avahi-browse -p -t _roc-ns._tcp 2>&1)"
+    fi
+fi
+# no name server announced: the search ends when avahi says it has nothing
+# more (ALL_FOR_NOW, about 1 s), not at ROC_NS_DISCOVER_MS (8 s here)
+if line=$(ns_found B) && echo "$line" | grep -q " tcp://127.0.0.1:9090$" &&
+   [ "$(echo "$line" | cut -d' ' -f2)" -lt 4000 ]; then
+    pass "no name server on the LAN: the search gives up in $(echo "$line" | cut -d' ' -f2) ms, not 8000"
+else
+    fail "no name server on the LAN, B found: $line $(cat "$DIR/nsfound.err")"
+fi
+
 # --- avahi stopped in B: clear errors, the fallback, nothing hangs -------
 bash "$NETNS" stop-avahi "$DIR" B
 t0=$SECONDS
@@ -231,6 +260,94 @@ if until_ok 15 eval '! on A "$ROC" discover _roc._tcp --timeout 3 2>/dev/null | 
 else
     fail "a SIGKILLed daemon is still seen 15 s later"
 fi
+
+# --- two name servers over one registry: a client gets both, fails over --
+# The registry is an etcd in A that both roc-ns use (memory stores, each
+# given the name, where etcd is not installed). One roc-ns in A, one in B;
+# a client in B lists B's first (this host), A's next.
+PORT2=9190
+if command -v etcd >/dev/null 2>&1 && command -v curl >/dev/null 2>&1; then
+    bash "$NETNS" run "$DIR" A env -u ETCD_NAME -u ETCD_DATA_DIR etcd --name lan \
+        --data-dir "$DIR/etcd" --listen-client-urls http://10.99.0.1:23790 \
+        --advertise-client-urls http://10.99.0.1:23790 \
+        --listen-peer-urls http://127.0.0.1:23800 \
+        --initial-advertise-peer-urls http://127.0.0.1:23800 \
+        --initial-cluster lan=http://127.0.0.1:23800 --log-level warn \
+        >"$DIR/etcd.log" 2>&1 &
+    PIDS+=($!)
+    if until_ok 20 bash "$NETNS" run "$DIR" B curl -sf http://10.99.0.1:23790/health -o /dev/null; then
+        STORE=(--store etcd://10.99.0.1:23790/roclan)
+    else
+        fail "etcd in A did not start: $(tail -5 "$DIR/etcd.log")"
+        STORE=()
+    fi
+else
+    STORE=()
+fi
+bash "$NETNS" run "$DIR" A "${NOCONF[@]}" "$ROCNS" --url tcp://0.0.0.0:$PORT2 "${STORE[@]}" \
+    >"$DIR/ns2a.out" 2>"$DIR/ns2a.err" &
+NS2A_PID=$!
+PIDS+=($NS2A_PID)
+bash "$NETNS" run "$DIR" B "${NOCONF[@]}" "$ROCNS" --url tcp://0.0.0.0:$PORT2 "${STORE[@]}" \
+    >"$DIR/ns2b.out" 2>"$DIR/ns2b.err" &
+NS2B_PID=$!
+PIDS+=($NS2B_PID)
+wait_line "$DIR/ns2a.out" "ROC:roc.ns@" 15 && wait_line "$DIR/ns2b.out" "ROC:roc.ns@" 15 ||
+    fail "the two roc-ns did not start: $(cat "$DIR/ns2a.err" "$DIR/ns2b.err")"
+NS2A_URI=ROC:roc.ns@tcp://10.99.0.1:$PORT2
+reg() { on B "$ROC" --ns "$1" ns register demo.ha ROC:ha@tcp://10.99.0.1:1 --replace >/dev/null 2>&1; }
+look() { on B "$ROC" --ns "$1" ns lookup demo.ha 2>/dev/null | grep -q "ROC:ha@"; }
+if [ ${#STORE[@]} -gt 0 ]; then
+    # registered through A's, seen through B's: one registry
+    reg tcp://10.99.0.1:$PORT2 && until_ok 10 look tcp://10.99.0.2:$PORT2 ||
+        fail "a name registered through A's roc-ns is not seen through B's"
+else
+    reg tcp://10.99.0.1:$PORT2 && reg tcp://10.99.0.2:$PORT2 || fail "register demo.ha"
+fi
+both_seen() { [ "$(discover_b _roc-ns._tcp | grep -c ":$PORT2")" = 2 ]; }
+until_ok 20 both_seen || fail "B's avahi does not see both name servers"
+# B's own one is announced on B's interfaces: B may see it at 10.99.0.2 or
+# at 127.0.0.1
+if line=$(ns_found B) && echo "$line" | grep -qE "^NS [0-9]+ ROC:roc\.ns@tcp://(10\.99\.0\.2|127\.0\.0\.1):$PORT2,$NS2A_URI$"; then
+    pass "two name servers on the LAN: a client in B gets both, its own host's first ($(echo "$line" | cut -d' ' -f2) ms)"
+else
+    fail "two name servers, B found: $line $(cat "$DIR/nsfound.err")"
+fi
+if line=$(ns_found A) && echo "$line" | grep -qE "^NS [0-9]+ ROC:roc\.ns@tcp://(10\.99\.0\.1|127\.0\.0\.1):$PORT2,ROC:roc\.ns@tcp://10\.99\.0\.2:$PORT2$"; then
+    pass "and a client in A gets both, A's first ($(echo "$line" | cut -d' ' -f2) ms)"
+else
+    fail "two name servers, A found: $line $(cat "$DIR/nsfound.err")"
+fi
+# a client that found both keeps working when the one it uses is killed
+mkfifo "$DIR/cl.in"
+bash "$NETNS" run "$DIR" B "${NOCONF[@]}" "$HELPER" nsclient demo.ha <"$DIR/cl.in" >"$DIR/cl.out" 2>"$DIR/cl.err" &
+CL_PID=$!
+PIDS+=($CL_PID)
+exec 3>"$DIR/cl.in"
+echo lookup >&3
+if wait_line "$DIR/cl.out" "^LOOKUP " 15 &&
+   grep "^LOOKUP " "$DIR/cl.out" | grep -qvF "via $NS2A_URI"; then
+    pass "the client looks demo.ha up through B's own roc-ns"
+else
+    fail "client before the kill: $(cat "$DIR/cl.out" "$DIR/cl.err")"
+fi
+kill -KILL $NS2B_PID
+wait $NS2B_PID 2>/dev/null
+echo lookup >&3
+if until_ok 15 eval '[ "$(grep -c "^LOOKUP \|^ERR " "$DIR/cl.out")" -ge 2 ]' &&
+   [ "$(grep -c "^LOOKUP ROC:ha@tcp://10.99.0.1:1 via $NS2A_URI fresh ROC:ha@tcp://10.99.0.1:1$" "$DIR/cl.out")" = 1 ]; then
+    pass "B's roc-ns killed (kill -9): the same client, and a new handle on its list, are answered by A's"
+else
+    fail "client after the kill: $(cat "$DIR/cl.out" "$DIR/cl.err")"
+fi
+exec 3>&-
+wait $CL_PID 2>/dev/null
+if out=$(on B "$ROC" ns list demo. 2>&1) && echo "$out" | grep -q "^demo.ha"; then
+    pass "roc ns list from B with nothing configured still answers"
+else
+    fail "roc ns list from B after the kill: $out"
+fi
+kill -TERM $NS2A_PID
 
 echo "$FAILS failure(s)"
 [ $FAILS = 0 ]
