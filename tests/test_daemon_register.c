@@ -285,6 +285,35 @@ static void test_register_names_appear_and_close_removes_them(void **state)
     ns_stop(&s);
 }
 
+/* roc_daemon_unregister withdraws the object's names at once; the others
+ * stay, renewed. */
+static void test_unregister_withdraws_names(void **state)
+{
+    (void)state;
+    nsproc s;
+    ns_start_at(&s, "tcp://127.0.0.1:0");
+    roc_ns *ns = ns_client(s.url);
+    roc_daemon *d = daemon_up("tcp://127.0.0.1:0", s.url, TTL_S, NULL);
+    roc_error err = ROC_ERROR_INIT;
+    assert_ok(roc_daemon_register_name(d, "dr.u1", "obj", NULL, 0, 0, &err),
+              &err);
+    assert_ok(roc_daemon_register_name(d, "dr.u2", "obj", NULL, 0, 0, &err),
+              &err);
+    assert_ok(
+        roc_daemon_register_name(d, "dr.u3", "roc.daemon", NULL, 0, 0, &err),
+        &err);
+    assert_int_equal(roc_daemon_unregister(d, "obj"), 0);
+    assert_gone(ns, "dr.u1");
+    assert_gone(ns, "dr.u2");
+    name_wait gone = {ns, "dr.u3", false};
+    assert_false(tu_wait_for(name_state, &gone, TTL_S * 1000 + 1500));
+    roc_daemon_close(d);
+    assert_gone(ns, "dr.u3");
+    roc_error_clear(&err);
+    roc_ns_close(ns);
+    ns_stop(&s);
+}
+
 static void test_register_killed_daemon_drops_out_within_ttl(void **state)
 {
     (void)state;
@@ -525,6 +554,7 @@ int main(int argc, char **argv)
     unsetenv("ROC_NS");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_register_names_appear_and_close_removes_them),
+        cmocka_unit_test(test_unregister_withdraws_names),
         cmocka_unit_test(test_register_killed_daemon_drops_out_within_ttl),
         cmocka_unit_test(test_register_unreachable_ns_keeps_serving),
         cmocka_unit_test(test_register_errors),

@@ -275,6 +275,19 @@ static void test_keeper_clean_stop(void **state)
     name_wait gone = {ns, "c.two", false};
     assert_false(tu_wait_for(name_state, &gone, 2500));
     assert_int_equal(lookup_rc(ns, "c.one"), 0);
+    /* one given up: gone at once, the other kept */
+    assert_ok(roc_ns_keeper_add(k, "c.three", "ROC:d@tcp://h:1", NULL, 0, 0,
+                                &err),
+              &err);
+    size_t n = 0;
+    assert_ok(roc_ns_keeper_remove(k, NULL, "ROC:d@tcp://h:1", &n, &err),
+              &err);
+    assert_int_equal(n, 1);
+    assert_int_equal(lookup_rc(ns, "c.three"), ROC_ENOTFOUND);
+    assert_ok(roc_ns_keeper_remove(k, "c.nothing", NULL, &n, &err), &err);
+    assert_int_equal(n, 0);
+    gone.name = "c.one";
+    assert_false(tu_wait_for(name_state, &gone, 2500));
     roc_ns_keeper_stop(k);
     /* at once: no wait */
     assert_int_equal(lookup_rc(ns, "c.one"), ROC_ENOTFOUND);

@@ -264,6 +264,8 @@ int roc_daemon_register(roc_daemon *d, const char *object_id,
     return rc;
 }
 
+static void ns_unregister(roc_daemon *d, const char *object_id);
+
 int roc_daemon_unregister(roc_daemon *d, const char *object_id)
 {
     if (!d || !object_id || strcmp(object_id, "roc.daemon") == 0)
@@ -279,6 +281,7 @@ int roc_daemon_unregister(roc_daemon *d, const char *object_id)
             pthread_rwlock_unlock(&d->objs_lock);
             obj_unref(o);
             roci_discovery_object(d, NULL, object_id, NULL, false);
+            ns_unregister(d, object_id);
             return 0;
         }
     }
@@ -1132,6 +1135,25 @@ int roc_daemon_register_name(roc_daemon *d, const char *name,
     pthread_mutex_unlock(&d->ns_mtx);
     free(uri);
     return rc;
+}
+
+/* Withdraws the names object_id was registered under (their URI goes from
+ * each name), as roc_daemon_unregister removes it. */
+static void ns_unregister(roc_daemon *d, const char *object_id)
+{
+    pthread_mutex_lock(&d->ns_mtx);
+    if (d->keeper && d->ns_pub) {
+        size_t n = strlen(object_id) + strlen(d->ns_pub) + 6;
+        char *uri = malloc(n);
+        size_t gone = 0;
+        if (uri) {
+            snprintf(uri, n, "ROC:%s@%s", object_id, d->ns_pub);
+            roc_ns_keeper_remove(d->keeper, NULL, uri, &gone, NULL);
+        }
+        free(uri);
+        d->ns_names -= gone < d->ns_names ? gone : d->ns_names;
+    }
+    pthread_mutex_unlock(&d->ns_mtx);
 }
 
 /* Stops the keeper: its lease is revoked, d's names go at once (or within

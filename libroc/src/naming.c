@@ -734,6 +734,38 @@ int roc_ns_keeper_add(roc_ns_keeper *k, const char *name, const char *uri,
     return rc;
 }
 
+int roc_ns_keeper_remove(roc_ns_keeper *k, const char *name, const char *uri,
+                         size_t *removed, roc_error *err)
+{
+    if (removed)
+        *removed = 0;
+    if (!k)
+        return roc_error_set(err, ROC_EINVAL, "roc_ns_keeper_remove: no keeper");
+    int rc = 0;
+    pthread_mutex_lock(&k->mu);
+    size_t w = 0;
+    for (size_t i = 0; i < k->n_regs; i++) {
+        keeper_reg *r = &k->regs[i];
+        if ((name && strcmp(r->name, name) != 0) ||
+            (uri && strcmp(r->uri, uri) != 0)) {
+            k->regs[w++] = *r;
+            continue;
+        }
+        /* no longer kept, whatever the name server answers (if it does
+         * not, the registration goes with the lease) */
+        int r_rc = roc_ns_remove_uri(k->ns, r->name, r->uri, NULL,
+                                     rc ? NULL : err);
+        if (r_rc && rc == 0)
+            rc = r_rc;
+        reg_free(r);
+        if (removed)
+            (*removed)++;
+    }
+    k->n_regs = w;
+    pthread_mutex_unlock(&k->mu);
+    return rc;
+}
+
 uint64_t roc_ns_keeper_lease(roc_ns_keeper *k)
 {
     return k ? atomic_load(&k->lease) : 0;

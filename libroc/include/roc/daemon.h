@@ -133,7 +133,9 @@ ROC_API const char *roc_daemon_url(const roc_daemon *d);
  * serving. */
 ROC_API int roc_daemon_register(roc_daemon *d, const char *object_id,
                                 const roc_servant *servant, char **uri_out);
-/* Removes an object; calls already running finish. */
+/* Removes an object; calls already running finish. The names it was
+ * registered under with roc_daemon_register_name lose its URI (a name goes
+ * with its last URI), asking the name server before it returns. */
 ROC_API int roc_daemon_unregister(roc_daemon *d, const char *object_id);
 /* Starts serving on background threads and returns. */
 ROC_API int roc_daemon_start(roc_daemon *d);
@@ -167,7 +169,7 @@ ROC_API void roc_daemon_close(roc_daemon *d);
  * down or for a daemon without a listener; a name server that does not
  * answer fails the call with its code (ROC_ECONNREFUSED, ...) and changes
  * nothing else: the daemon serves on, and a later call tries again. Names
- * stay until shutdown: roc_daemon_unregister does not withdraw them. */
+ * stay until roc_daemon_unregister of the object or shutdown. */
 ROC_API int roc_daemon_register_name(roc_daemon *d, const char *name,
                                      const char *object_id,
                                      const char *const *meta, size_t n_meta,

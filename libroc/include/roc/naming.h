@@ -181,6 +181,14 @@ ROC_API int roc_ns_keeper_start(roc_ns *ns, const char *name, const char *uri,
 ROC_API int roc_ns_keeper_add(roc_ns_keeper *keeper, const char *name,
                               const char *uri, const char *const *meta,
                               size_t n_meta, unsigned flags, roc_error *err);
+/* Stops keeping the registrations of name (NULL: any name) with uri (NULL:
+ * any URI) and removes them from the name server (their URI is removed
+ * from the name; the name goes with its last URI). *removed (may be NULL)
+ * says how many the keeper held. When the name server does not answer,
+ * its error is returned and those registrations go with the lease. */
+ROC_API int roc_ns_keeper_remove(roc_ns_keeper *keeper, const char *name,
+                                 const char *uri, size_t *removed,
+                                 roc_error *err);
 /* The lease the keeper holds now (0 before the first registration; it
  * changes when the keeper had to register again). */
 ROC_API uint64_t roc_ns_keeper_lease(roc_ns_keeper *keeper);
