@@ -16,7 +16,7 @@
  *   discover [TYPE] [--timeout S] [--json]   what the LAN announces
  *
  * URIs may be ROC:, ROCNAME:, ROCMETA: or ROCDISCOVER: URIs. The name
- * server is --ns, else ROC_NS, else the first one announced on the LAN
+ * server is --ns, else ROC_NS, else those announced on the LAN
  * (docs/discovery.md), else tcp://127.0.0.1:9090. Exit status: 0 on success, 1
  * when the operation failed (message on stderr), 2 for a usage error.
  *

@@ -33,8 +33,9 @@ extern "C" {
 #define ROC_DISCOVER_NS_TYPE "_roc-ns._tcp"
 /* How long name resolution (ROCDISCOVER:, service:) browses by default
  * (ROC_DISCOVER_TIMEOUT_MS overrides it), and how long libroc looks for a
- * name server on the LAN when neither a URI nor ROC_NS names one
- * (ROC_NS_DISCOVER_MS overrides it; 0 turns the search off). */
+ * name server on the LAN at most when neither a URI nor ROC_NS names one
+ * (ROC_NS_DISCOVER_MS overrides it; 0 turns the search off; it ends
+ * sooner, 300 ms after the first answer). */
 #define ROC_DISCOVER_DEFAULT_TIMEOUT_MS 5000
 #define ROC_NS_DISCOVER_DEFAULT_MS 2000
 

@@ -6,9 +6,10 @@
  * URIs through the same client.
  *
  * Which name server: the url given to roc_ns_open, else the environment
- * variable ROC_NS, else the first one announced on the LAN (DNS-SD
- * _roc-ns._tcp through avahi, waiting at most ROC_NS_DISCOVER_MS, default
- * 2 s; see roc/discovery.h), else tcp://127.0.0.1:9090
+ * variable ROC_NS, else every one announced on the LAN, as a list (below;
+ * DNS-SD _roc-ns._tcp through avahi, this host's first; the search ends
+ * soon after the first answer, at most ROC_NS_DISCOVER_MS, default 2 s;
+ * see roc/discovery.h), else tcp://127.0.0.1:9090
  * (ROC_NS_DEFAULT_URL). The name
  * server's object id is "roc.ns" (ROC_NS_OBJECT). A url may be an nng URL
  * ("tcp://host:port") or the object's full URI ("ROC:roc.ns@tcp://...").
