@@ -3,6 +3,7 @@ thread, calls in flight matched by id, ping/pong, cancel, bye, protocol
 errors with a lingering close, and calls from the peer dispatched to a pool
 of worker threads. Both sides of a connection use this class: a proxy's
 connection (the dialer) and each connection a roc.Daemon accepts."""
+import collections
 import heapq
 import itertools
 import os
@@ -138,6 +139,7 @@ class Connection:
         self.export_ids = {}       # id(obj) -> object id
         self.export_seq = itertools.count(1)
         self.sessions = {}         # daemon: object id -> session instance
+        self.serial = {}           # object id -> deque of its ordered calls waiting
         self.open = False          # handshake done, not closed
         self.closed = False
         self.peer_bye = False
@@ -366,6 +368,9 @@ class Connection:
                 ctx = CallContext(self, env, received)
                 if env.id:
                     self.running[env.id] = ctx
+            if self._ordered(env.object):
+                self._enqueue(env, ctx)
+                return
             try:
                 (self.executor or _client_executor()).submit(self._serve, env, ctx)
             except RuntimeError:  # the executor is shut down
@@ -412,6 +417,57 @@ class Connection:
         finally:
             _local.call = None
             self._call_done(ctx)
+
+    def _ordered(self, oid):
+        """Whether the object oid (served by the daemon or exported on this
+        connection) wants its calls run one at a time in the order they
+        arrived (@roc.behavior(ordered=True))."""
+        obj = None
+        if self.daemon is not None:
+            with self.daemon._lock:
+                reg = self.daemon._objects.get(oid)
+            if reg is not None:
+                obj = reg.cls
+        if obj is None:
+            with self.lock:
+                obj = self.exports.get(oid)
+            if obj is None:
+                return False
+        cls = obj if isinstance(obj, type) else type(obj)
+        b = getattr(cls, "_roc_behavior", None)
+        return bool(b and b.get("ordered"))
+
+    def _enqueue(self, env, ctx):
+        """An ordered object's call: queued behind that object's earlier
+        calls on this connection; one worker at a time runs the queue."""
+        with self.lock:
+            q = self.serial.get(env.object)
+            first = q is None
+            if first:
+                q = self.serial[env.object] = collections.deque()
+            q.append((env, ctx))
+        if not first:
+            return
+        try:
+            (self.executor or _client_executor()).submit(self._drain, env.object)
+        except RuntimeError:  # the executor is shut down
+            with self.lock:
+                q = self.serial.pop(env.object, ())
+            for _, c in q:
+                self._call_done(c)
+
+    def _drain(self, oid):
+        while True:
+            with self.lock:
+                q = self.serial[oid]
+                if not q:
+                    del self.serial[oid]
+                    return
+                env, ctx = q.popleft()
+            try:
+                self._serve(env, ctx)
+            except Exception:  # (_serve answers errors itself) the queue goes on
+                pass
 
     def _call_done(self, ctx):
         with self.lock:

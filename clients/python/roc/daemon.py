@@ -23,17 +23,23 @@ DAEMON_IDL = ("module roc {\n"
 MODES = ("single", "session", "percall")
 
 
-def behavior(instance="session", serialized=False, interface=None, idl=None):
+def behavior(instance="session", serialized=False, interface=None, idl=None,
+             ordered=False):
     """Class decorator, as Pyro's @behavior: how a *class* registered with a
     daemon is instantiated — "single" (one instance), "session" (one per
     client connection, the default) or "percall" — whether its calls run
     one at a time (serialized) and the interface name and IDL text that
-    describe shows."""
+    describe shows. With ``ordered`` the calls each connection makes on the
+    object (served by a daemon, or exported as a callback) run one at a
+    time in the order they arrived — oneway notifications such as a name
+    server's Watcher calls are then handled in the order they were sent
+    (otherwise the worker pool may run them in any order)."""
     if instance not in MODES:
         raise ValueError("instance must be one of %s" % (MODES,))
 
     def mark(cls):
-        cls._roc_behavior = {"instance": instance, "serialized": serialized}
+        cls._roc_behavior = {"instance": instance, "serialized": serialized,
+                             "ordered": bool(ordered)}
         if interface is not None:
             cls._roc_interface = interface
         if idl is not None:

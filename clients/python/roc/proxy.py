@@ -319,7 +319,7 @@ class CallbackProxy(_Base):
     def _connection(self):
         if self._conn.closed:
             raise errors.ConnectionClosed("the connection of callback %s is closed" % self._object)
-        return self._conn, None
+        return self._conn, self._object
 
     def _future(self, method, *args, timeout=_UNSET, trace=None):
         t = self._timeout if timeout is _UNSET else timeout

@@ -208,6 +208,42 @@ class DaemonTests(unittest.TestCase):
         finally:
             d.shutdown()
 
+    def test_ordered_calls(self):
+        # @roc.behavior(ordered=True): a connection's calls on the object run
+        # one at a time in the order they arrived, oneways included
+        import time
+
+        @roc.behavior(ordered=True)
+        class Log:
+            def __init__(self):
+                self.seen = []
+                self.busy = 0
+
+            @roc.expose
+            def add(self, i):
+                self.busy += 1
+                time.sleep(0.002 if i % 3 == 0 else 0)  # would reorder a pool
+                self.seen.append(i)
+                self.busy -= 1
+                return self.busy
+
+            @roc.expose
+            def count(self):
+                return len(self.seen)
+
+        log = Log()
+        uri = self.d.register(log, "ordered-log")
+        try:
+            with roc.Proxy(uri) as p:
+                for i in range(200):
+                    p._oneway("add", i)
+                futs = [p._future("add", 200 + i) for i in range(20)]
+                self.assertEqual(p.count(), 220)   # queued behind every add
+                self.assertEqual([f.result() for f in futs], [0] * 20)  # never two at once
+            self.assertEqual(log.seen, list(range(220)))
+        finally:
+            self.d.unregister("ordered-log")
+
     def test_register_errors(self):
         with self.assertRaises(ValueError):
             self.d.register(Greeter(), "greeter")
