@@ -13,7 +13,8 @@
  * - watches (roc_ns_watch_*): every kind of change told in order, a killed
  *   daemon's lease end told, nothing after stop, bad requests refused; a
  *   watch over two roc-ns on etcd moves to the second when the first is
- *   killed and its view is whole again (names gone and come meanwhile).
+ *   killed and its view is whole again (names gone and come meanwhile),
+ *   and is told when a killed daemon's etcd lease ends.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -836,6 +837,18 @@ static void test_watch_fails_over_etcd(void **state)
                               0, 0, &err),
               &err);
     expect_told(&l, "put wf.four ROC:f@tcp://127.0.0.1:4", &at, 3000);
+    /* a daemon holding a name under an etcd lease (TTL 2 s) dies: etcd
+     * ends the lease, every roc-ns sees the deletion, the watcher is told */
+    int out = -1;
+    pid_t holder = holder_start(b.url, "wf.daemon", &out);
+    expect_told(&l, "put wf.daemon ROC:svc@tcp://127.0.0.1:1", &at, 3000);
+    tu_kill9(holder);
+    close(out);
+    t0 = tu_now_ms();
+    expect_told(&l, "removed wf.daemon", &at, 2 * 2000 + 3000);
+    print_message("    daemon killed: its etcd lease's end told to the "
+                  "watcher after %llu ms\n",
+                  (unsigned long long)(tu_now_ms() - t0));
     roc_ns_watch_stop(w);
     roc_ns_close(nb);
     roc_ns_close(ns);
