@@ -106,6 +106,8 @@ void roc_ns_close(roc_ns *ns)
     free(ns);
 }
 
+static size_t last_good_get(const char *spec);
+
 int roc_ns_open(roc_ns **out, const char *url, roc_error *err)
 {
     if (!out)
@@ -131,7 +133,7 @@ int roc_ns_open(roc_ns **out, const char *url, roc_error *err)
         return roc_error_set(err, ROC_ENOMEM, "out of memory");
     }
     ns->n = n;
-    atomic_init(&ns->cur, 0);
+    atomic_init(&ns->cur, n > 1 ? last_good_get(ns->spec) % n : 0);
     const char *s = ns->spec;
     for (size_t i = 0; i < n; i++) {
         const char *c = strchr(s, ',');
@@ -179,6 +181,47 @@ static bool no_answer(int rc)
            rc == ROC_ETIMEDOUT || rc == ROC_ECLOSED || rc == ROC_ETRANSPORT;
 }
 
+/* The name server of a list that answered last, per list, for the whole
+ * process: a handle opened later on the same list begins there rather
+ * than with one that was found dead (which costs a timeout when its host
+ * is down). A few lists at most are in use; the table is small. */
+#define LAST_GOOD_MAX 8
+static pthread_mutex_t last_good_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char *spec;
+    size_t cur;
+} last_good[LAST_GOOD_MAX];
+
+static size_t last_good_get(const char *spec)
+{
+    size_t cur = 0;
+    pthread_mutex_lock(&last_good_mtx);
+    for (size_t i = 0; i < LAST_GOOD_MAX && last_good[i].spec; i++)
+        if (strcmp(last_good[i].spec, spec) == 0)
+            cur = last_good[i].cur;
+    pthread_mutex_unlock(&last_good_mtx);
+    return cur;
+}
+
+static void last_good_set(const char *spec, size_t cur)
+{
+    pthread_mutex_lock(&last_good_mtx);
+    size_t i = 0;
+    while (i < LAST_GOOD_MAX && last_good[i].spec &&
+           strcmp(last_good[i].spec, spec) != 0)
+        i++;
+    if (i == LAST_GOOD_MAX) { /* full: the oldest goes */
+        free(last_good[0].spec);
+        memmove(last_good, last_good + 1,
+                (LAST_GOOD_MAX - 1) * sizeof last_good[0]);
+        last_good[--i].spec = NULL;
+    }
+    if (!last_good[i].spec)
+        last_good[i].spec = strdup(spec);
+    last_good[i].cur = cur;
+    pthread_mutex_unlock(&last_good_mtx);
+}
+
 /* After a call that failed with rc on its attempt tries (0, 1, ...):
  * moves to the next name server of the list and says whether to call
  * again (once per name server). */
@@ -186,7 +229,8 @@ static bool fail_over(roc_ns *ns, int rc, size_t tries)
 {
     if (!ns || ns->n < 2 || !no_answer(rc) || tries + 1 >= ns->n)
         return false;
-    atomic_fetch_add(&ns->cur, 1);
+    size_t cur = atomic_fetch_add(&ns->cur, 1) + 1;
+    last_good_set(ns->spec, cur % ns->n);
     return true;
 }
 
@@ -1179,8 +1223,8 @@ static void *watch_main(void *arg)
             roc_arena_free(a);
             roc_error_clear(&err);
             /* the name server did not answer: the next one may */
-            if (rc && no_answer(rc) && w->ns->n > 1)
-                atomic_fetch_add(&w->ns->cur, 1);
+            if (rc && no_answer(rc))
+                fail_over(w->ns, rc, 0);
             again = rc != 0 || !alive;
         }
         pthread_mutex_lock(&w->mu);

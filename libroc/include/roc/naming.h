@@ -16,7 +16,8 @@
  *
  * Several name servers over one registry (roc-ns over etcd): url and ROC_NS
  * (and so `--ns`) may be a comma-separated list of such URLs. A client
- * uses one at a time, beginning with the first; when it does not answer
+ * uses one at a time, beginning with the first (or with the one of the
+ * same list that answered last in this process); when it does not answer
  * (connection refused or closed, unreachable, timed out) the call is sent
  * to the next one, and that one stays in use. A call fails only when none
  * answers. (A registration that timed out may have been applied by the
