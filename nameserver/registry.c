@@ -156,17 +156,21 @@ static long find(const ns_registry *r, const char *name)
     return -(long)lo - 1;
 }
 
+/* Room for one more entry. Caller holds wmtx; the array may move, so
+ * readers are held off while it does. */
 static bool reserve(ns_registry *r)
 {
     if (r->n < r->cap)
         return true;
     size_t nc = r->cap ? r->cap * 2 : 64;
+    pthread_rwlock_wrlock(&r->rw);
     ns_entry **nv = realloc(r->v, nc * sizeof *nv);
-    if (!nv)
-        return false;
-    r->v = nv;
-    r->cap = nc;
-    return true;
+    if (nv) {
+        r->v = nv;
+        r->cap = nc;
+    }
+    pthread_rwlock_unlock(&r->rw);
+    return nv != NULL;
 }
 
 /* Makes e visible in place of the entry at idx (>= 0) or inserted (idx < 0,
