@@ -324,6 +324,7 @@ static roci_conn *conn_new(nng_stream *s)
     if (!c)
         return NULL;
     pthread_mutex_init(&c->mtx, NULL);
+    pthread_mutex_init(&c->smtx, NULL);
     atomic_init(&c->refs, 1);
     c->stream = s;
     c->rcap = RBUF_INITIAL;
@@ -385,6 +386,7 @@ void roci_conn_destroy(roci_conn *c)
     free(c->rbuf);
     free(c->url);
     pthread_mutex_destroy(&c->mtx);
+    pthread_mutex_destroy(&c->smtx);
     free(c);
 }
 
@@ -399,12 +401,41 @@ void roci_conn_unref(roci_conn *c)
         roci_reaper_defer_free(c);
 }
 
+/* Start a send or a receive on c's stream, unless the stream is closed:
+ * then the operation completes at once with NNG_ECLOSED (nng 1.5.2 never
+ * completes one started on a stream after its close, and a caller
+ * waiting on it would wait forever). */
+static void stream_send(roci_conn *c, nng_aio *aio)
+{
+    pthread_mutex_lock(&c->smtx);
+    if (c->stream_closed) {
+        if (nng_aio_begin(aio))
+            nng_aio_finish(aio, NNG_ECLOSED);
+    } else {
+        nng_stream_send(c->stream, aio);
+    }
+    pthread_mutex_unlock(&c->smtx);
+}
+
+static void stream_recv(roci_conn *c, nng_aio *aio)
+{
+    pthread_mutex_lock(&c->smtx);
+    if (c->stream_closed) {
+        if (nng_aio_begin(aio))
+            nng_aio_finish(aio, NNG_ECLOSED);
+    } else {
+        nng_stream_recv(c->stream, aio);
+    }
+    pthread_mutex_unlock(&c->smtx);
+}
+
 bool roci_conn_usable(roci_conn *c)
 {
-    pthread_mutex_lock(&c->mtx);
-    bool ok = c->state == ROCI_ST_OPEN && !c->peer_bye;
-    pthread_mutex_unlock(&c->mtx);
-    return ok;
+    /* a snapshot without the lock (taken on every call): a connection
+     * that closes right after is seen by the send, as it would be after a
+     * locked look */
+    return __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == ROCI_ST_OPEN &&
+           !__atomic_load_n(&c->peer_bye, __ATOMIC_ACQUIRE);
 }
 
 void roci_conn_close(roci_conn *c, int code, const char *why)
@@ -414,7 +445,7 @@ void roci_conn_close(roci_conn *c, int code, const char *why)
         pthread_mutex_unlock(&c->mtx);
         return;
     }
-    c->state = ROCI_ST_CLOSED;
+    __atomic_store_n(&c->state, ROCI_ST_CLOSED, __ATOMIC_RELEASE);
     c->close_code = code;
     snprintf(c->close_why, sizeof c->close_why, "%s",
              why ? why : "connection closed");
@@ -432,7 +463,10 @@ void roci_conn_close(roci_conn *c, int code, const char *why)
     c->npending = 0;
     atomic_store(&c->npending_hint, 0);
     pthread_mutex_unlock(&c->mtx);
+    pthread_mutex_lock(&c->smtx);
+    c->stream_closed = true;
     nng_stream_close(c->stream);
+    pthread_mutex_unlock(&c->smtx);
     char msg[300];
     snprintf(msg, sizeof msg, "connection to %.100s closed: %.159s",
              c->url ? c->url : c->peer, c->close_why);
@@ -560,7 +594,7 @@ static void start_send_locked(roci_conn *c)
                            c->out_off);
     nng_aio_set_iov(c->wr_aio, n, iov);
     roci_conn_ref(c);
-    nng_stream_send(c->stream, c->wr_aio);
+    stream_send(c, c->wr_aio);
 }
 
 static void drop_out_seg_locked(roci_conn *c)
@@ -651,7 +685,7 @@ static int write_direct(roci_conn *c, nng_aio *aio, const uint8_t *buf,
         unsigned n = build_iov(iov, buf, len, seg, done);
         nng_aio_set_iov(aio, n, iov);
         nng_aio_set_timeout(aio, NNG_DURATION_DEFAULT);
-        nng_stream_send(c->stream, aio);
+        stream_send(c, aio);
         nng_aio_wait(aio);
         int rv = nng_aio_result(aio);
         if (rv != 0)
@@ -827,7 +861,7 @@ void roci_conn_refuse(roci_conn *c, uint64_t id, int code, const char *fmt,
     bool open = c->state == ROCI_ST_OPEN || c->state == ROCI_ST_HELLO ||
                 c->state == ROCI_ST_AUTH;
     if (open) {
-        c->state = ROCI_ST_LINGER;
+        __atomic_store_n(&c->state, ROCI_ST_LINGER, __ATOMIC_RELEASE);
         c->linger_deadline = roci_now_ms() + LINGER_MS;
         c->lingered = 0;
     }
@@ -883,7 +917,7 @@ static void start_read(roci_conn *c)
                  ? (nng_duration)(c->linger_deadline - now)
                  : 1;
     nng_aio_set_timeout(c->rd_aio, to);
-    nng_stream_recv(c->stream, c->rd_aio);
+    stream_recv(c, c->rd_aio);
 }
 
 static int handle_frame(roci_conn *c, const uint8_t *f, size_t n);
@@ -1111,7 +1145,7 @@ static int thread_read(roci_conn *c, roci_waiter *w, uint64_t deadline)
         nng_aio_set_iov(aio, 1, &iov);
         nng_aio_set_timeout(aio, deadline ? (nng_duration)(deadline - now)
                                           : NNG_DURATION_INFINITE);
-        nng_stream_recv(c->stream, aio);
+        stream_recv(c, aio);
         nng_aio_wait(aio);
         int rv = nng_aio_result(aio);
         if (rv == NNG_ETIMEDOUT)
@@ -1488,7 +1522,10 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
             }
             pthread_mutex_lock(&c->mtx);
             if (c->state == ROCI_ST_HELLO)
-                c->state = c->key_optional ? ROCI_ST_OPEN : ROCI_ST_AUTH;
+                __atomic_store_n(&c->state,
+                                 c->key_optional ? ROCI_ST_OPEN
+                                                 : ROCI_ST_AUTH,
+                                 __ATOMIC_RELEASE);
             pthread_mutex_unlock(&c->mtx);
             int src = roci_conn_send(c, b->data, b->len, NULL);
             if (src == 0 && c->key_optional)
@@ -1501,7 +1538,7 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
         }
         pthread_mutex_lock(&c->mtx);
         if (c->state == ROCI_ST_HELLO)
-            c->state = ROCI_ST_OPEN;
+            __atomic_store_n(&c->state, ROCI_ST_OPEN, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&c->mtx);
         int src = roci_conn_send(c, b->data, b->len, NULL);
         if (src == 0)
@@ -1529,7 +1566,7 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
             c->authenticated = true;
             bool was_auth = c->state == ROCI_ST_AUTH;
             if (was_auth)
-                c->state = ROCI_ST_OPEN;
+                __atomic_store_n(&c->state, ROCI_ST_OPEN, __ATOMIC_RELEASE);
             pthread_mutex_unlock(&c->mtx);
             if (was_auth)
                 opened(c);
@@ -1711,7 +1748,7 @@ static int handle_frame(roci_conn *c, const uint8_t *f, size_t n)
             return ROC_EPROTO;
         }
         pthread_mutex_lock(&c->mtx);
-        c->peer_bye = true;
+        __atomic_store_n(&c->peer_bye, true, __ATOMIC_RELEASE);
         snprintf(c->close_why, sizeof c->close_why, "peer said bye: %.*s",
                  (int)(wl > 100 ? 100 : wl), why);
         pthread_mutex_unlock(&c->mtx);
@@ -1760,7 +1797,7 @@ static int read_first_frame(roci_conn *c, nng_aio *aio, uint64_t end,
         nng_iov iov = {c->rbuf + c->rlen, c->rcap - c->rlen};
         nng_aio_set_iov(aio, 1, &iov);
         nng_aio_set_timeout(aio, (nng_duration)(end - now));
-        nng_stream_recv(c->stream, aio);
+        stream_recv(c, aio);
         nng_aio_wait(aio);
         int rv = nng_aio_result(aio);
         if (rv != 0)
@@ -1922,7 +1959,7 @@ int roci_conn_dial(const char *url, int timeout_ms,
     }
     c->dialer = d;
     c->url = strdup(url);
-    c->state = ROCI_ST_OPEN;
+    __atomic_store_n(&c->state, ROCI_ST_OPEN, __ATOMIC_RELEASE);
     c->tls = tls;
     if (tls)
         nng_stream_get_bool(s, NNG_OPT_TLS_VERIFIED, &c->tls_verified);
@@ -1959,7 +1996,7 @@ int roci_conn_accept(nng_stream *s, const roci_conn_ops *ops, void *owner,
     c->owner = owner;
     c->max_frame = max_frame;
     c->max_depth = max_depth;
-    c->state = ROCI_ST_HELLO;
+    __atomic_store_n(&c->state, ROCI_ST_HELLO, __ATOMIC_RELEASE);
     c->hello_deadline = roci_now_ms() + (uint64_t)hello_timeout_ms;
     *out = c;
     return 0;

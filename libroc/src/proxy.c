@@ -470,10 +470,26 @@ static int acquire(roc_proxy *p, int timeout_ms, target **tout,
                              "%s stands for a local object: pass it in calls, "
                              "call its servant directly",
                              p->uri);
-    bool reresolved = false;
-    int rc = ROC_ENOTFOUND;
     if (p->follow)
         follow_refresh(p);
+    /* the common case in one critical section: the next replica's
+     * connection is up */
+    pthread_mutex_lock(&p->mtx);
+    if (p->nt) {
+        target *t = p->t[p->rr % p->nt];
+        roci_conn *c = t->conn;
+        if (c && roci_conn_usable(c)) {
+            p->rr++;
+            roci_conn_ref(c);
+            pthread_mutex_unlock(&p->mtx);
+            *tout = t;
+            *cout = c;
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&p->mtx);
+    bool reresolved = false;
+    int rc = ROC_ENOTFOUND;
     for (;;) {
         pthread_mutex_lock(&p->mtx);
         size_t n = p->nt;

@@ -120,6 +120,10 @@ enum { ROCI_RM_LOOP = 0, ROCI_RM_IDLE, ROCI_RM_THREAD };
 
 struct roci_conn {
     pthread_mutex_t mtx;
+    /* orders operations started on the stream against its close (nng
+     * 1.5.2 never completes one started after the close) */
+    pthread_mutex_t smtx;
+    bool stream_closed; /* under smtx */
     atomic_int refs;
     atomic_int users; /* client: proxies and futures using it */
     nng_stream *stream;
