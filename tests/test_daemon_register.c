@@ -33,7 +33,6 @@
 
 #define TTL_S 2
 
-static char ns_bin[1024];
 static char self_bin[1024];
 
 static const char *errtext(const roc_error *e)
@@ -53,34 +52,17 @@ static const char *errtext(const roc_error *e)
 
 /* ------------------------------------------------------------ fixtures */
 
-typedef struct nsproc {
-    pid_t pid;
-    int out;
-    char url[512];
-} nsproc;
+typedef tu_ns nsproc;
 
 /* A roc-ns on url (memory store); s->url gets its real URL. */
 static void ns_start_at(nsproc *s, const char *url)
 {
-    char *argv[] = {ns_bin, "--url", (char *)url, "--log", "warn", NULL};
-    memset(s, 0, sizeof *s);
-    s->pid = tu_spawn(argv, &s->out);
-    assert_true(s->pid > 0);
-    char line[600];
-    if (tu_read_line(s->out, line, sizeof line, 15000) != 0)
-        fail_msg("roc-ns did not print its URI");
-    const char *at = strchr(line, '@');
-    assert_non_null(at);
-    snprintf(s->url, sizeof s->url, "%s", at + 1);
+    assert_int_equal(tu_ns_start(s, url, NULL), 0);
 }
 
 static void ns_stop(nsproc *s)
 {
-    if (s->pid > 0) {
-        assert_int_equal(tu_stop(s->pid), 0);
-        close(s->out);
-        s->pid = 0;
-    }
+    assert_int_equal(tu_ns_stop(s), 0);
 }
 
 static roc_ns *ns_client(const char *url)
@@ -549,7 +531,6 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (argc == 5 && strcmp(argv[1], "--serve") == 0)
         return serve(argv[2], argv[3], (unsigned)atoi(argv[4]));
-    tu_bin("nameserver/roc-ns", ns_bin, sizeof ns_bin);
     tu_bin("tests/test_daemon_register", self_bin, sizeof self_bin);
     unsetenv("ROC_NS");
     const struct CMUnitTest tests[] = {

@@ -332,25 +332,12 @@ static void test_store_leases(void **state)
 /* ------------------------------------------------------------ roc-ns + kill -9
  */
 
-typedef struct nsproc {
-    pid_t pid;
-    int out;
-    char url[512];
-} nsproc;
+typedef tu_ns nsproc;
 
 static void ns_start(nsproc *s, const char *db)
 {
-    char *argv[] = {ns_bin, "--url", "tcp://127.0.0.1:0", "--log",
-                    "warn", "--db",  (char *)db,          NULL};
-    memset(s, 0, sizeof *s);
-    s->pid = tu_spawn(argv, &s->out);
-    assert_true(s->pid > 0);
-    char line[600];
-    if (tu_read_line(s->out, line, sizeof line, 10000) != 0)
-        fail_msg("roc-ns did not print its URI");
-    const char *at = strchr(line, '@');
-    assert_non_null(at);
-    snprintf(s->url, sizeof s->url, "%s", at + 1);
+    const char *x[] = {"--db", db, NULL};
+    assert_int_equal(tu_ns_start(s, NULL, x), 0);
 }
 
 #define NAMES 1000

@@ -46,35 +46,18 @@ static const char *errtext(const roc_error *e)
 
 /* ------------------------------------------------------------ roc-ns */
 
-typedef struct nsproc {
-    pid_t pid;
-    int out;
-    char uri[600];
-    char url[512];
-} nsproc;
+typedef tu_ns nsproc;
 
-/* Starts roc-ns on a free port with extra arguments (NULL-terminated). */
+/* Starts roc-ns on a free port with up to two more arguments. */
 static void ns_start(nsproc *s, const char *extra1, const char *extra2)
 {
-    char *argv[] = {ns_bin, "--url",        "tcp://127.0.0.1:0", "--log",
-                    "warn", (char *)extra1, (char *)extra2,      NULL};
-    memset(s, 0, sizeof *s);
-    s->pid = tu_spawn(argv, &s->out);
-    assert_true(s->pid > 0);
-    if (tu_read_line(s->out, s->uri, sizeof s->uri, 10000) != 0)
-        fail_msg("roc-ns did not print its URI");
-    const char *at = strchr(s->uri, '@');
-    assert_non_null(at);
-    snprintf(s->url, sizeof s->url, "%s", at + 1);
+    const char *x[] = {extra1, extra2, NULL};
+    assert_int_equal(tu_ns_start(s, NULL, x), 0);
 }
 
 static void ns_stop(nsproc *s)
 {
-    if (s->pid > 0)
-        assert_int_equal(tu_stop(s->pid), 0); /* clean exit on SIGTERM */
-    if (s->out >= 0)
-        close(s->out);
-    s->pid = 0;
+    assert_int_equal(tu_ns_stop(s), 0); /* clean exit on SIGTERM */
 }
 
 static roc_ns *ns_client(const nsproc *s)

@@ -28,7 +28,6 @@
 #include "registry.h"
 #include "testutil.h"
 
-static char ns_bin[1024];
 static char self_bin[1024];
 static etcdfx cluster;
 
@@ -56,43 +55,23 @@ static void store_url(char *buf, size_t len, const char *tag)
 
 /* ------------------------------------------------------------ processes */
 
-typedef struct nsproc {
-    pid_t pid;
-    int out;
-    char url[512];
-} nsproc;
+typedef tu_ns nsproc;
 
 static void ns_start(nsproc *s, const char *store)
 {
-    char *argv[] = {ns_bin, "--url",   "tcp://127.0.0.1:0", "--log",
-                    "warn", "--store", (char *)store,       NULL};
-    memset(s, 0, sizeof *s);
-    s->pid = tu_spawn(argv, &s->out);
-    assert_true(s->pid > 0);
-    char line[600];
-    if (tu_read_line(s->out, line, sizeof line, 15000) != 0)
-        fail_msg("roc-ns --store %s did not print its URI", store);
-    const char *at = strchr(line, '@');
-    assert_non_null(at);
-    snprintf(s->url, sizeof s->url, "%s", at + 1);
+    const char *x[] = {"--store", store, NULL};
+    if (tu_ns_start(s, NULL, x) != 0)
+        fail_msg("roc-ns --store %s did not start", store);
 }
 
 static void ns_kill(nsproc *s)
 {
-    if (s->pid > 0) {
-        tu_kill9(s->pid);
-        close(s->out);
-        s->pid = 0;
-    }
+    tu_ns_kill(s);
 }
 
 static void ns_stop(nsproc *s)
 {
-    if (s->pid > 0) {
-        assert_int_equal(tu_stop(s->pid), 0);
-        close(s->out);
-        s->pid = 0;
-    }
+    assert_int_equal(tu_ns_stop(s), 0);
 }
 
 static roc_ns *ns_client(const nsproc *s)
@@ -501,7 +480,6 @@ int main(int argc, char **argv)
                "scripts/deps.sh does)\n");
         return 77;
     }
-    tu_bin("nameserver/roc-ns", ns_bin, sizeof ns_bin);
     tu_bin("tests/test_ns_etcd", self_bin, sizeof self_bin);
     uint64_t t0 = tu_now_ms();
     if (etcdfx_start(&cluster, 3, 20000) != 0) {

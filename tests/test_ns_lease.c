@@ -38,7 +38,6 @@
 #include "roci.h"
 #include "testutil.h"
 
-static char ns_bin[1024];
 static char self_bin[1024];
 static etcdfx cluster;
 static bool have_etcd;
@@ -60,29 +59,14 @@ static const char *errtext(const roc_error *e)
 
 /* ------------------------------------------------------------ processes */
 
-typedef struct nsproc {
-    pid_t pid;
-    int out;
-    char url[512];
-} nsproc;
+typedef tu_ns nsproc;
 
 /* Starts roc-ns with store (NULL: memory) and up to two more arguments. */
 static void ns_start_x(nsproc *s, const char *store, const char *x1,
                        const char *x2)
 {
-    char *argv[] = {ns_bin,      "--url",     "tcp://127.0.0.1:0",
-                    "--log",     "warn",      "--store",
-                    (char *)(store ? store : "memory"),
-                    (char *)x1,  (char *)x2,  NULL};
-    memset(s, 0, sizeof *s);
-    s->pid = tu_spawn(argv, &s->out);
-    assert_true(s->pid > 0);
-    char line[600];
-    if (tu_read_line(s->out, line, sizeof line, 15000) != 0)
-        fail_msg("roc-ns did not print its URI");
-    const char *at = strchr(line, '@');
-    assert_non_null(at);
-    snprintf(s->url, sizeof s->url, "%s", at + 1);
+    const char *x[] = {"--store", store ? store : "memory", x1, x2, NULL};
+    assert_int_equal(tu_ns_start(s, NULL, x), 0);
 }
 
 static void ns_start(nsproc *s, const char *store)
@@ -92,20 +76,12 @@ static void ns_start(nsproc *s, const char *store)
 
 static void ns_kill(nsproc *s)
 {
-    if (s->pid > 0) {
-        tu_kill9(s->pid);
-        close(s->out);
-        s->pid = 0;
-    }
+    tu_ns_kill(s);
 }
 
 static void ns_stop(nsproc *s)
 {
-    if (s->pid > 0) {
-        assert_int_equal(tu_stop(s->pid), 0);
-        close(s->out);
-        s->pid = 0;
-    }
+    assert_int_equal(tu_ns_stop(s), 0);
 }
 
 static roc_ns *ns_client(const char *url)
@@ -867,7 +843,6 @@ int main(int argc, char **argv)
         return keep(argv[2], argv[3], (unsigned)atoi(argv[4]));
     if (argc == 4 && strcmp(argv[1], "--watch") == 0)
         return hold_watches(argv[2], atoi(argv[3]));
-    tu_bin("nameserver/roc-ns", ns_bin, sizeof ns_bin);
     tu_bin("tests/test_ns_lease", self_bin, sizeof self_bin);
     unsetenv("ROC_NS");
     have_etcd = etcdfx_bin() != NULL;

@@ -156,3 +156,53 @@ const char *tu_bin(const char *rel, char *buf, size_t len)
     snprintf(buf, len, "%s/%s", ROC_BINARY_DIR, rel);
     return buf;
 }
+
+int tu_ns_start(tu_ns *s, const char *url, const char *const *extra)
+{
+    char bin[1024];
+    tu_bin("nameserver/roc-ns", bin, sizeof bin);
+    char *argv[32] = {bin, "--url",
+                      (char *)(url ? url : "tcp://127.0.0.1:0"), "--log",
+                      "warn"};
+    size_t n = 5;
+    for (; extra && *extra && n < 31; extra++)
+        argv[n++] = (char *)*extra;
+    argv[n] = NULL;
+    memset(s, 0, sizeof *s);
+    s->out = -1;
+    s->pid = tu_spawn(argv, &s->out);
+    if (s->pid <= 0) {
+        fprintf(stderr, "tu_ns_start: cannot start %s\n", bin);
+        return -1;
+    }
+    if (tu_read_line(s->out, s->uri, sizeof s->uri, 15000) != 0 ||
+        !strchr(s->uri, '@')) {
+        fprintf(stderr, "tu_ns_start: roc-ns did not print its URI\n");
+        tu_ns_kill(s);
+        return -1;
+    }
+    snprintf(s->url, sizeof s->url, "%s", strchr(s->uri, '@') + 1);
+    return 0;
+}
+
+int tu_ns_stop(tu_ns *s)
+{
+    int st = 0;
+    if (s->pid > 0)
+        st = tu_stop(s->pid);
+    if (s->out >= 0)
+        close(s->out);
+    s->pid = 0;
+    s->out = -1;
+    return st;
+}
+
+void tu_ns_kill(tu_ns *s)
+{
+    if (s->pid > 0)
+        tu_kill9(s->pid);
+    if (s->out >= 0)
+        close(s->out);
+    s->pid = 0;
+    s->out = -1;
+}

@@ -29,4 +29,21 @@ uint64_t tu_now_ms(void);
 /* Path of a program built in the tree: tu_bin("examples/echo/echo-server"). */
 const char *tu_bin(const char *rel, char *buf, size_t len);
 
+/* A roc-ns child process (nameserver/roc-ns of this build). */
+typedef struct tu_ns {
+    pid_t pid;
+    int out;       /* its stdout */
+    char uri[600]; /* "ROC:roc.ns@<url>", as it printed it */
+    char url[512]; /* <url>, with the real port */
+} tu_ns;
+/* Starts roc-ns --url url (NULL: tcp://127.0.0.1:0) --log warn and the
+ * arguments of extra (NULL-terminated; NULL: none), and waits up to 15 s
+ * for the URI it prints. 0, or -1 with a message on stderr. */
+int tu_ns_start(tu_ns *s, const char *url, const char *const *extra);
+/* SIGTERM (SIGKILL after 5 s) and reap: the exit status, 0 for a clean
+ * stop, or 0 when it was not running. */
+int tu_ns_stop(tu_ns *s);
+/* SIGKILL and reap. */
+void tu_ns_kill(tu_ns *s);
+
 #endif
