@@ -74,34 +74,6 @@ static roc_ns *ns_client(const char *url)
     return ns;
 }
 
-/* A tcp URL where nothing listens (a port bound, then released). */
-static void dead_url(char *buf, size_t len)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    snprintf(buf, len, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
-    close(fd);
-}
-
-typedef struct name_wait {
-    roc_ns *ns;
-    const char *name;
-    bool present;
-} name_wait;
-
-static bool name_state(void *arg)
-{
-    name_wait *w = arg;
-    char *uri = NULL;
-    int rc = roc_ns_lookup(w->ns, w->name, 0, &uri, NULL);
-    free(uri);
-    return w->present ? rc == 0 : rc == ROC_ENOTFOUND;
-}
 
 /* The URI registered under name (malloc'd), or NULL when there is none. */
 static char *lookup(roc_ns *ns, const char *name)
@@ -255,8 +227,8 @@ static void test_register_names_appear_and_close_removes_them(void **state)
     assert_ok(call_hello("ROCNAME:dr.one", &err), &err);
     unsetenv("ROC_NS");
     /* renewed: still there well past the TTL */
-    name_wait gone = {ns, "dr.one", false};
-    assert_false(tu_wait_for(name_state, &gone, TTL_S * 1000 + 1500));
+    tu_name_wait gone = {ns, "dr.one", false};
+    assert_false(tu_wait_for(tu_name_state, &gone, TTL_S * 1000 + 1500));
     /* close revokes the lease: both gone at once, no wait */
     roc_daemon_close(d);
     assert_gone(ns, "dr.one");
@@ -287,8 +259,8 @@ static void test_unregister_withdraws_names(void **state)
     assert_int_equal(roc_daemon_unregister(d, "obj"), 0);
     assert_gone(ns, "dr.u1");
     assert_gone(ns, "dr.u2");
-    name_wait gone = {ns, "dr.u3", false};
-    assert_false(tu_wait_for(name_state, &gone, TTL_S * 1000 + 1500));
+    tu_name_wait gone = {ns, "dr.u3", false};
+    assert_false(tu_wait_for(tu_name_state, &gone, TTL_S * 1000 + 1500));
     roc_daemon_close(d);
     assert_gone(ns, "dr.u3");
     roc_error_clear(&err);
@@ -314,12 +286,12 @@ static void test_register_killed_daemon_drops_out_within_ttl(void **state)
     assert_non_null(uri);
     assert_string_equal(uri, line);
     free(uri);
-    name_wait gone = {ns, "dr.killed", false};
-    assert_false(tu_wait_for(name_state, &gone, TTL_S * 1000 + 1500));
+    tu_name_wait gone = {ns, "dr.killed", false};
+    assert_false(tu_wait_for(tu_name_state, &gone, TTL_S * 1000 + 1500));
     tu_kill9(child);
     close(out);
     uint64_t t0 = tu_now_ms();
-    assert_true(tu_wait_for(name_state, &gone, TTL_S * 1000 + 2000));
+    assert_true(tu_wait_for(tu_name_state, &gone, TTL_S * 1000 + 2000));
     print_message("    daemon killed: its name (TTL %d s) gone after %llu ms\n",
                   TTL_S, (unsigned long long)(tu_now_ms() - t0));
     roc_ns_close(ns);
@@ -330,7 +302,7 @@ static void test_register_unreachable_ns_keeps_serving(void **state)
 {
     (void)state;
     char dead[64];
-    dead_url(dead, sizeof dead);
+    tu_dead_url(dead, sizeof dead);
     roc_daemon *d = daemon_up("tcp://127.0.0.1:0", dead, TTL_S, NULL);
     roc_error err = ROC_ERROR_INIT;
     uint64_t t0 = tu_now_ms();

@@ -95,20 +95,6 @@ static bool count_is(void *arg)
     return roc_ns_count(w->ns, &n, NULL) == 0 && n == w->want;
 }
 
-typedef struct name_wait {
-    roc_ns *ns;
-    const char *name;
-    bool present;
-} name_wait;
-
-static bool name_state(void *arg)
-{
-    name_wait *w = arg;
-    char *uri = NULL;
-    int rc = roc_ns_lookup(w->ns, w->name, 0, &uri, NULL);
-    free(uri);
-    return w->present ? rc == 0 : rc == ROC_ENOTFOUND;
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -367,15 +353,15 @@ static void test_lease_holder_killed(void **state)
     assert_int_equal(tu_read_line(out, line, sizeof line, 10000), 0);
     assert_string_equal(line, "registered");
     roc_ns *nb = ns_client(&b);
-    name_wait seen = {nb, "dd.svc", true};
-    assert_true(tu_wait_for(name_state, &seen, 5000));
+    tu_name_wait seen = {nb, "dd.svc", true};
+    assert_true(tu_wait_for(tu_name_state, &seen, 5000));
     /* kept alive well past its TTL */
-    name_wait gone = {nb, "dd.svc", false};
-    assert_false(tu_wait_for(name_state, &gone, 3000));
+    tu_name_wait gone = {nb, "dd.svc", false};
+    assert_false(tu_wait_for(tu_name_state, &gone, 3000));
     tu_kill9(holder);
     close(out);
     uint64_t t0 = tu_now_ms();
-    assert_true(tu_wait_for(name_state, &gone, 2 * 2000 + 3000));
+    assert_true(tu_wait_for(tu_name_state, &gone, 2 * 2000 + 3000));
     print_message("    lease holder killed: its name (TTL 2 s) gone after "
                   "%llu ms\n",
                   (unsigned long long)(tu_now_ms() - t0));

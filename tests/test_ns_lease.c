@@ -93,39 +93,11 @@ static roc_ns *ns_client(const char *url)
     return ns;
 }
 
-/* A tcp URL where nothing listens (a port bound, then released). */
-static void dead_url(char *buf, size_t len)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    snprintf(buf, len, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
-    close(fd);
-}
-
-typedef struct name_wait {
-    roc_ns *ns;
-    const char *name;
-    bool present;
-} name_wait;
-
-static bool name_state(void *arg)
-{
-    name_wait *w = arg;
-    char *uri = NULL;
-    int rc = roc_ns_lookup(w->ns, w->name, 0, &uri, NULL);
-    free(uri);
-    return w->present ? rc == 0 : rc == ROC_ENOTFOUND;
-}
 
 static int lookup_rc(roc_ns *ns, const char *name)
 {
-    name_wait w = {ns, name, true};
-    return name_state(&w) ? 0 : ROC_ENOTFOUND;
+    tu_name_wait w = {ns, name, true};
+    return tu_name_state(&w) ? 0 : ROC_ENOTFOUND;
 }
 
 /* Starts this program as a daemon holding name under a keeper with a TTL
@@ -212,12 +184,12 @@ static void test_keeper_holder_killed(void **state)
     roc_ns *ns = ns_client(s.url);
     assert_int_equal(lookup_rc(ns, "k.svc"), 0);
     /* kept alive well past its TTL (2 s) */
-    name_wait gone = {ns, "k.svc", false};
-    assert_false(tu_wait_for(name_state, &gone, 3500));
+    tu_name_wait gone = {ns, "k.svc", false};
+    assert_false(tu_wait_for(tu_name_state, &gone, 3500));
     tu_kill9(holder);
     close(out);
     uint64_t t0 = tu_now_ms();
-    assert_true(tu_wait_for(name_state, &gone, 2000 + 2000));
+    assert_true(tu_wait_for(tu_name_state, &gone, 2000 + 2000));
     print_message("    keeper killed: its name (TTL 2 s) gone after %llu ms\n",
                   (unsigned long long)(tu_now_ms() - t0));
     roc_ns_close(ns);
@@ -249,8 +221,8 @@ static void test_keeper_clean_stop(void **state)
                                        0, 0, &err),
                      ROC_EEXIST);
     /* renewed past its TTL */
-    name_wait gone = {ns, "c.two", false};
-    assert_false(tu_wait_for(name_state, &gone, 2500));
+    tu_name_wait gone = {ns, "c.two", false};
+    assert_false(tu_wait_for(tu_name_state, &gone, 2500));
     assert_int_equal(lookup_rc(ns, "c.one"), 0);
     /* one given up: gone at once, the other kept */
     assert_ok(roc_ns_keeper_add(k, "c.three", "ROC:d@tcp://h:1", NULL, 0, 0,
@@ -264,7 +236,7 @@ static void test_keeper_clean_stop(void **state)
     assert_ok(roc_ns_keeper_remove(k, "c.nothing", NULL, &n, &err), &err);
     assert_int_equal(n, 0);
     gone.name = "c.one";
-    assert_false(tu_wait_for(name_state, &gone, 2500));
+    assert_false(tu_wait_for(tu_name_state, &gone, 2500));
     roc_ns_keeper_stop(k);
     /* at once: no wait */
     assert_int_equal(lookup_rc(ns, "c.one"), ROC_ENOTFOUND);
@@ -299,8 +271,8 @@ static void test_keeper_registers_again(void **state)
     uint64_t lease = roc_ns_keeper_lease(k);
     assert_ok(roc_ns_revoke(ns, lease, &err), &err);
     assert_int_equal(lookup_rc(ns, "r.one"), ROC_ENOTFOUND);
-    name_wait back = {ns, "r.one", true};
-    assert_true(tu_wait_for(name_state, &back, 3000));
+    tu_name_wait back = {ns, "r.one", true};
+    assert_true(tu_wait_for(tu_name_state, &back, 3000));
     assert_true(roc_ns_keeper_lease(k) != lease);
     roc_ns_keeper_stop(k);
     assert_int_equal(lookup_rc(ns, "r.one"), ROC_ENOTFOUND);
@@ -316,8 +288,8 @@ static void test_list_skips_dead_server(void **state)
     nsproc s;
     ns_start(&s, NULL);
     char dead[64], dead2[64], list[700];
-    dead_url(dead, sizeof dead);
-    dead_url(dead2, sizeof dead2);
+    tu_dead_url(dead, sizeof dead);
+    tu_dead_url(dead2, sizeof dead2);
     snprintf(list, sizeof list, "%s, ROC:roc.ns@%s", dead, s.url);
     roc_ns *ns = ns_client(list);
     roc_error err = ROC_ERROR_INIT;
@@ -411,8 +383,8 @@ static void test_failover_two_ns_over_etcd(void **state)
     pid_t holder = holder_start(list, "fo.daemon", &out);
     /* the second one has everything (its watch delivers within ~1 ms) */
     roc_ns *nb = ns_client(b.url);
-    name_wait seen = {nb, "fo.19", true};
-    assert_true(tu_wait_for(name_state, &seen, 5000));
+    tu_name_wait seen = {nb, "fo.19", true};
+    assert_true(tu_wait_for(tu_name_state, &seen, 5000));
     roc_ns_close(nb);
 
     ns_kill(&a);
@@ -451,11 +423,11 @@ static void test_failover_two_ns_over_etcd(void **state)
     unsetenv("ROC_NS");
     /* the keeper's lease lives in etcd: renewed through the second roc-ns,
      * the daemon's name outlives several TTLs (2 s) */
-    name_wait gone = {ns, "fo.daemon", false};
-    assert_false(tu_wait_for(name_state, &gone, 5000));
+    tu_name_wait gone = {ns, "fo.daemon", false};
+    assert_false(tu_wait_for(tu_name_state, &gone, 5000));
     tu_kill9(holder);
     close(out);
-    assert_true(tu_wait_for(name_state, &gone, 2 * 2000 + 3000));
+    assert_true(tu_wait_for(tu_name_state, &gone, 2 * 2000 + 3000));
     roc_error_clear(&err);
     roc_ns_close(ns);
     ns_stop(&b);

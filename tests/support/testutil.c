@@ -1,6 +1,9 @@
 #include "testutil.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
@@ -205,4 +208,27 @@ void tu_ns_kill(tu_ns *s)
         close(s->out);
     s->pid = 0;
     s->out = -1;
+}
+
+void tu_dead_url(char *buf, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
+        sa.sin_port = htons(1); /* port 1: nothing listens there either */
+    snprintf(buf, len, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
+    if (fd >= 0)
+        close(fd);
+}
+
+bool tu_name_state(void *arg)
+{
+    tu_name_wait *w = arg;
+    char *uri = NULL;
+    int rc = roc_ns_lookup(w->ns, w->name, 0, &uri, NULL);
+    free(uri);
+    return w->present ? rc == 0 : rc == ROC_ENOTFOUND;
 }

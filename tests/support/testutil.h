@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <roc/roc.h>
+
 /* A fresh directory under $TMPDIR (or /tmp); removed by tu_rmtree. */
 char *tu_mkdtemp(void);
 void tu_rmtree(const char *dir);
@@ -28,6 +30,18 @@ bool tu_wait_for(bool (*cond)(void *), void *arg, int timeout_ms);
 uint64_t tu_now_ms(void);
 /* Path of a program built in the tree: tu_bin("examples/echo/echo-server"). */
 const char *tu_bin(const char *rel, char *buf, size_t len);
+
+/* A tcp URL where nothing listens (a port bound, then released). */
+void tu_dead_url(char *buf, size_t len);
+
+/* For tu_wait_for: whether name is registered (present) or not, as ns
+ * answers now. */
+typedef struct tu_name_wait {
+    roc_ns *ns;
+    const char *name;
+    bool present;
+} tu_name_wait;
+bool tu_name_state(void *arg);
 
 /* A roc-ns child process (nameserver/roc-ns of this build). */
 typedef struct tu_ns {
