@@ -784,7 +784,8 @@ int roc_ns_keeper_remove(roc_ns_keeper *k, const char *name, const char *uri,
     if (removed)
         *removed = 0;
     if (!k)
-        return roc_error_set(err, ROC_EINVAL, "roc_ns_keeper_remove: no keeper");
+        return roc_error_set(err, ROC_EINVAL,
+                             "roc_ns_keeper_remove: no keeper");
     int rc = 0;
     pthread_mutex_lock(&k->mu);
     size_t w = 0;
