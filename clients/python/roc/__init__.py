@@ -10,6 +10,7 @@ from .connection import current_call, CallContext
 from .proxy import Proxy, CallbackProxy, connect
 from .daemon import Daemon, behavior
 from .naming import NameServer, locate_ns
+from .events import subscribe, subscribe_url, Subscription
 from .security import (TLSOptions, PeerInfo, set_client_tls, set_client_key_file,
                        set_client_key)
 
@@ -22,4 +23,5 @@ __all__ = ["RocError", "RemoteError", "NoSuchObject", "NoSuchMethod",
            "ConnectionClosed", "NamingError", "expose", "parse_uri", "URI",
            "current_call", "CallContext", "Proxy", "CallbackProxy", "Daemon",
            "behavior", "NameServer", "locate_ns", "connect", "TLSOptions",
-           "PeerInfo", "set_client_tls", "set_client_key_file", "set_client_key"]
+           "PeerInfo", "set_client_tls", "set_client_key_file", "set_client_key",
+           "subscribe", "subscribe_url", "Subscription"]

@@ -16,7 +16,7 @@ import msgpack
 from .expose import is_exposed as _is_exposed
 
 __all__ = ["WireError", "MAX_FRAME", "MAX_DEPTH", "frame", "encode_value",
-           "decode_envelope", "Ref", "HELLO", "CALL", "ONEWAY", "RESULT",
+           "decode_envelope", "decode_value", "Ref", "HELLO", "CALL", "ONEWAY", "RESULT",
            "ERROR", "CANCEL", "PING", "PONG", "BYE", "AUTH"]
 
 HELLO, CALL, ONEWAY, RESULT, ERROR, CANCEL, PING, PONG, BYE, AUTH = range(10)
@@ -341,6 +341,33 @@ def decode_envelope(body, maxd=MAX_DEPTH, ref_hook=None, before_hello=False):
         raise WireError("trailing bytes in frame", env.id if kind in (CALL, RESULT, ERROR, CANCEL) else 0)
     return env
 
+
+
+def decode_value(data, maxd=MAX_DEPTH, ref_hook=None):
+    """Decodes exactly one msgpack value (an event's payload) with the
+    checks of envelopes: UTF-8 strings, ext types 1 and 2 only (turned into
+    what ref_hook returns, else codec.Ref), nesting at most maxd levels, no
+    trailing bytes. Raises WireError."""
+    if not data:
+        raise WireError("empty value")
+    u = msgpack.Unpacker(raw=False, use_list=False, strict_map_key=False,
+                         ext_hook=_ext_hook, max_buffer_size=max(len(data), 1024))
+    u.feed(data)
+    try:
+        v = u.unpack()
+    except WireError:
+        raise
+    except msgpack.OutOfData:
+        raise WireError("truncated value") from None
+    except UnicodeDecodeError:
+        raise WireError("string that is not valid UTF-8") from None
+    except msgpack.StackError:
+        raise WireError("value nested too deep") from None
+    except Exception as e:  # FormatError, ValueError, TypeError
+        raise WireError("malformed value: %s" % (e or type(e).__name__)) from None
+    if u.tell() != len(data):
+        raise WireError("trailing bytes after the value")
+    return _to_py(v, 0, maxd, ref_hook)
 
 
 def pong_frame(token_raw):

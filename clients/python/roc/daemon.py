@@ -5,7 +5,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from . import codec, errors, security, transport
+from . import codec, errors, events, security, transport
 from .connection import Connection
 from .expose import exposed_methods, expose
 from .uri import valid_id
@@ -221,7 +221,9 @@ class _DaemonObject:
             reg = self._d._objects.get(object_id)
         if reg is None:
             raise errors.NoSuchObject("no object '%s' on this daemon" % object_id)
-        return reg.describe()
+        d = reg.describe()
+        d["events"] = self._d.events_url  # as libroc: the event URL, or nil
+        return d
 
     @expose(idempotent=True, params="", result="map<string, any>")
     def stats(self):
@@ -273,6 +275,8 @@ class Daemon:
         self._stop = threading.Event()
         self.shutting_down = False
         self._ns_names = []
+        self._events = None
+        self._events_lock = threading.Lock()
         self._objects["roc.daemon"] = _registration(
             "roc.daemon", _DaemonObject(self), interface="roc.Daemon", idl=DAEMON_IDL)
 
@@ -337,6 +341,49 @@ class Daemon:
     def objects(self):
         with self._lock:
             return list(self._objects)
+
+    # ------------------------------------------------------------ events
+
+    def events_open(self, url="tcp://127.0.0.1:0", **opts):
+        """Opens the daemon's event endpoint (nng PUB, as libroc's
+        roc_daemon_events_open) on url — tcp://, ipc:// or abstract://, port
+        0 for any — and returns the bound URL, which describe() then
+        announces as "events" so that roc.subscribe (Python) and
+        roc_subscribe (C) find it. Raises roc.RocError when one is already
+        open, roc.CommunicationError when it cannot listen. Options:
+        send_buffer (events queued per subscriber before the oldest is
+        dropped, 16)."""
+        with self._events_lock:
+            if self._events is not None:
+                raise errors.RocError("events are already open on %s" % self._events.url)
+            if self.shutting_down:
+                raise errors.RocError("the daemon is shutting down")
+            self._events = events.Publisher(url, max_depth=self.opts["max_depth"], **opts)
+            return self._events.url
+
+    @property
+    def events_url(self):
+        """The bound event URL, or None when no endpoint is open."""
+        pub = self._events
+        return pub.url if pub is not None else None
+
+    def publish(self, topic, value):
+        """Publishes value under topic (str or bytes, at most 255 bytes, no
+        NUL) to the subscribers attached now, as roc_daemon_publish: best
+        effort, never blocks (a subscriber that does not keep up loses its
+        oldest events). Returns how many subscribers it was queued for.
+        Raises roc.RocError without an event endpoint, TypeError /
+        ValueError / OverflowError for a value or topic that cannot be sent."""
+        pub = self._events
+        if pub is None:
+            raise errors.RocError("no event endpoint: call events_open first")
+        return pub.publish(topic, value)
+
+    def events_stats(self):
+        """{"subscribers", "published", "dropped", "accepted"} of the event
+        endpoint (None when none is open)."""
+        pub = self._events
+        return pub.stats() if pub is not None else None
 
     # ------------------------------------------------------------ serving
 
@@ -449,6 +496,10 @@ class Daemon:
             except Exception:
                 pass
         self._listener.close()
+        with self._events_lock:
+            pub = self._events
+        if pub is not None:
+            pub.close()
         end = time.monotonic() + wait
         while time.monotonic() < end:
             with self._lock:
