@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_URI 2048
 #define MAX_PATTERN 1024
 /* A shared store refuses a conditional write when another roc-ns changed
- * the entry first; the registry then recomputes from the stored entry. */
-#define MAX_CONFLICTS 16
+ * the entry first; the registry then recomputes from the stored entry, at
+ * most this many times, backing off a little more each time. */
+#define MAX_CONFLICTS 32
 
 /* A name deleted at rev: a watch event older than that for the same name
  * must not bring it back (our own deletion is visible before the watch
@@ -577,6 +579,26 @@ size_t ns_registry_count(ns_registry *r)
 
 /* ------------------------------------------------------------ writes */
 
+/* After a write that answered rc on its attempt tries (0, 1, ...):
+ * whether to compute it again. A conflict on a shared store (another
+ * roc-ns wrote the entry first) is tried again after a random pause that
+ * grows with the attempts (up to ~16 ms), without wmtx, so that two
+ * writers of one entry do not keep colliding. Caller holds wmtx. */
+static bool conflict_retry(ns_registry *r, int rc, int tries)
+{
+    if (rc != ROC_ESTATE || !r->shared || tries >= MAX_CONFLICTS)
+        return false;
+    static _Thread_local uint64_t x;
+    if (!x)
+        x = now_ms() ^ (uint64_t)(uintptr_t)&x;
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift */
+    unsigned cap_us = 500u << (tries < 5 ? tries : 5);
+    pthread_mutex_unlock(&r->wmtx);
+    usleep((useconds_t)(x % cap_us));
+    pthread_mutex_lock(&r->wmtx);
+    return true;
+}
+
 /* Writes ne (computed from the view's entry at idx, or none) through the
  * store and shows it. On a shared store's conflict the view is brought up
  * to date and ROC_ESTATE returned: the caller recomputes. Takes ne. Caller
@@ -698,7 +720,7 @@ int ns_registry_register_lease(ns_registry *r, const char *name,
             break;
         }
         rc = commit_put(r, idx, ne, (flags & ROC_NS_REPLACE) != 0, err);
-        if (rc != ROC_ESTATE || !r->shared || tries >= MAX_CONFLICTS)
+        if (!conflict_retry(r, rc, tries))
             break;
     }
     pthread_mutex_unlock(&r->wmtx);
@@ -828,7 +850,7 @@ int ns_registry_remove_uri(ns_registry *r, const char *name, const char *uri,
         }
         ne->lease = old->lease;
         rc = commit_put(r, idx, ne, false, err);
-        if (rc != ROC_ESTATE || !r->shared || tries >= MAX_CONFLICTS)
+        if (!conflict_retry(r, rc, tries))
             break;
     }
     pthread_mutex_unlock(&r->wmtx);
@@ -859,7 +881,7 @@ int ns_registry_set_meta(ns_registry *r, const char *name,
         }
         ne->lease = old->lease;
         rc = commit_put(r, idx, ne, false, err);
-        if (rc != ROC_ESTATE || !r->shared || tries >= MAX_CONFLICTS)
+        if (!conflict_retry(r, rc, tries))
             break;
     }
     pthread_mutex_unlock(&r->wmtx);
