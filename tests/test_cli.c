@@ -365,6 +365,44 @@ static void test_cli_ns_watch(void **state)
            NULL, NULL);
 }
 
+/* roc ns register --ttl: held while the command runs, gone at once when it
+ * is stopped, gone within the TTL when it is killed. */
+static void test_cli_ns_register_ttl(void **state)
+{
+    (void)state;
+    char *argv[] = {roc_bin,  "--ns",    ns.url, "ns",    "register",
+                    "cl.kept", "ROC:k@tcp://127.0.0.1:5", "--meta", "t",
+                    "--ttl",   "1",      NULL};
+    int out = -1;
+    pid_t pid = tu_spawn(argv, &out);
+    assert_true(pid > 0);
+    char line[256];
+    assert_int_equal(tu_read_line(out, line, sizeof line, 10000), 0);
+    assert_non_null(strstr(line, "registered cl.kept under lease "));
+    roc_ns *nsc = NULL;
+    assert_int_equal(roc_ns_open(&nsc, ns.url, NULL), 0);
+    tu_name_wait gone = {nsc, "cl.kept", false};
+    assert_false(tu_name_state(&gone));
+    /* renewed past its TTL (1 s) */
+    assert_false(tu_wait_for(tu_name_state, &gone, 2500));
+    expect(roc("--ns", ns.url, "ns", "list", "cl.", NULL), 0,
+           "cl.kept\tROC:k@tcp://127.0.0.1:5\tt", NULL);
+    assert_int_equal(tu_stop(pid), 0);
+    close(out);
+    assert_true(tu_name_state(&gone)); /* at once */
+    /* killed: gone within the TTL */
+    pid = tu_spawn(argv, &out);
+    assert_int_equal(tu_read_line(out, line, sizeof line, 10000), 0);
+    assert_false(tu_name_state(&gone));
+    tu_kill9(pid);
+    close(out);
+    assert_true(tu_wait_for(tu_name_state, &gone, 1000 + 2000));
+    roc_ns_close(nsc);
+    expect(roc("--ns", ns.url, "ns", "register", "cl.x", "ROC:x@tcp://h:1",
+               "--ttl", "0", NULL),
+           2, NULL, "bad --ttl");
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -400,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_cli_introspect_ping_stats),
         cmocka_unit_test(test_cli_usage_and_help),
         cmocka_unit_test(test_cli_ns_watch),
+        cmocka_unit_test(test_cli_ns_register_ttl),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

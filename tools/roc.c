@@ -6,7 +6,7 @@
  * Commands (each takes --help):
  *   ns list [PREFIX] [--regex RE] [--meta TAG]... [--any]
  *   ns lookup NAME [--wait MS]
- *   ns register NAME URI [--meta TAG]... [--replace | --replica]
+ *   ns register NAME URI [--meta TAG]... [--replace | --replica] [--ttl S]
  *   ns remove NAME [--prefix | --regex] | ns remove NAME --uri URI
  *   ns meta NAME [TAG...]     ns count     ns ping
  *   ns watch [PREFIX] [--count N] [--for SECONDS]   changes as they happen
@@ -264,7 +264,45 @@ static int ns_lookup(int argc, char **argv)
 }
 
 static const char U_REGISTER[] =
-    "ns register NAME URI [--meta TAG]... [--replace | --replica]";
+    "ns register NAME URI [--meta TAG]... [--replace | --replica] "
+    "[--ttl S]";
+
+/* SIGINT and SIGTERM are left to sigwait/sigtimedwait of the caller: blocked
+ * here, before any thread of the runtime exists (they inherit the mask). */
+static void block_stop_signals(sigset_t *stop)
+{
+    sigemptyset(stop);
+    sigaddset(stop, SIGINT);
+    sigaddset(stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, stop, NULL);
+}
+
+/* --ttl: holds the registration under a lease while this command runs
+ * (a keeper renews it), revokes it when stopped. */
+static int register_kept(roc_ns *ns, const char *name, const char *uri,
+                         const char *const *tags, size_t nt, unsigned flags,
+                         unsigned ttl, const sigset_t *stop)
+{
+    roc_error err = ROC_ERROR_INIT;
+    roc_ns_keeper *k = NULL;
+    int rc = roc_ns_keeper_start(ns, NULL, NULL, 0, ttl, &k, &err);
+    if (rc == 0)
+        rc = roc_ns_keeper_add(k, name, uri, tags, nt, flags, &err);
+    if (rc) {
+        roc_ns_keeper_stop(k);
+        fail(rc, &err, name);
+        roc_error_clear(&err);
+        return EXIT_FAIL;
+    }
+    printf("registered %s under lease %llu (TTL %u s) until stopped\n", name,
+           (unsigned long long)roc_ns_keeper_lease(k), ttl);
+    fflush(stdout);
+    int sig = 0;
+    while (sigwait(stop, &sig) != 0)
+        ;
+    roc_ns_keeper_stop(k); /* revokes the lease: the name goes at once */
+    return 0;
+}
 
 static int ns_register(int argc, char **argv)
 {
@@ -272,13 +310,18 @@ static int ns_register(int argc, char **argv)
     const char *tags[MAX_TAGS];
     size_t nt = 0;
     unsigned flags = 0;
+    long ttl = 0;
     for (int i = 0; i < argc; i++) {
         if (is_help(argv[i])) {
             printf("usage: roc %s\n"
                    "Registers URI (ROC:id@url) under NAME with the tags "
                    "given. A NAME that is\nregistered already is refused "
                    "unless --replace (replace it) or --replica\n(add URI "
-                   "as one more replica) is given.\n",
+                   "as one more replica) is given. With --ttl the name is "
+                   "held under a lease\nof S seconds (1 to 3600) while "
+                   "this command runs, renewed every S/3 s, and\nremoved "
+                   "when it stops (Ctrl-C, SIGTERM); if it is killed, the "
+                   "name goes within S s.\n",
                    U_REGISTER);
             return 0;
         } else if (strcmp(argv[i], "--meta") == 0 && i + 1 < argc) {
@@ -289,6 +332,13 @@ static int ns_register(int argc, char **argv)
             flags |= ROC_NS_REPLACE;
         } else if (strcmp(argv[i], "--replica") == 0) {
             flags |= ROC_NS_ADD_REPLICA;
+        } else if (strcmp(argv[i], "--ttl") == 0 && i + 1 < argc) {
+            char *end = NULL;
+            ttl = strtol(argv[++i], &end, 10);
+            if (*end || ttl < 1 || ttl > 3600)
+                return usage_error(U_REGISTER,
+                                   "bad --ttl '%s' (seconds, 1 to 3600)",
+                                   argv[i]);
         } else if (argv[i][0] == '-') {
             return usage_error(U_REGISTER,
                                "unknown option or missing value: %s", argv[i]);
@@ -302,9 +352,18 @@ static int ns_register(int argc, char **argv)
     }
     if (!name || !uri)
         return usage_error(U_REGISTER, "NAME and URI are required%s", "");
+    sigset_t stop;
+    if (ttl)
+        block_stop_signals(&stop);
     roc_ns *ns;
     if (ns_open(&ns))
         return EXIT_FAIL;
+    if (ttl) {
+        int ex = register_kept(ns, name, uri, tags, nt, flags, (unsigned)ttl,
+                               &stop);
+        roc_ns_close(ns);
+        return ex;
+    }
     roc_error err = ROC_ERROR_INIT;
     int rc = roc_ns_register(ns, name, uri, tags, nt, flags, &err);
     int ex = rc ? fail(rc, &err, name) : 0;
@@ -532,10 +591,7 @@ static int ns_watch(int argc, char **argv)
     }
     /* the stop signals are taken by sigtimedwait below, in no thread else */
     sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    block_stop_signals(&stop);
     roc_ns *ns;
     if (ns_open(&ns))
         return EXIT_FAIL;
