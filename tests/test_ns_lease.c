@@ -741,6 +741,88 @@ static void test_watch_limit_and_dead_client(void **state)
     ns_stop(&s);
 }
 
+typedef struct count_arg {
+    wlog *l;
+    int want;
+} count_arg;
+
+static bool puts_told(void *arg)
+{
+    count_arg *c = arg;
+    pthread_mutex_lock(&c->l->mu);
+    int n = 0;
+    for (const char *p = c->l->buf; (p = strstr(p, "put h.")) != NULL; p++)
+        n++;
+    pthread_mutex_unlock(&c->l->mu);
+    return n >= c->want;
+}
+
+static void count_fn(void *arg, roc_ns_event ev, const roc_ns_entry *e)
+{
+    wlog *l = arg;
+    if (ev == ROC_NS_PUT && strncmp(e->name, "h.", 2) == 0) {
+        pthread_mutex_lock(&l->mu);
+        if (l->len + 8 < sizeof l->buf) {
+            memcpy(l->buf + l->len, "put h.\n", 7);
+            l->len += 7;
+            l->buf[l->len] = 0;
+        }
+        pthread_mutex_unlock(&l->mu);
+    }
+}
+
+/* A watcher whose process is stopped (SIGSTOP: its connection open, not
+ * read) does not hold the others up: the changes for it queue up to a
+ * bound, then it is dropped; once it runs again, it watches again. */
+static void test_watch_stopped_watcher_not_waited_for(void **state)
+{
+    (void)state;
+    nsproc s;
+    ns_start(&s, NULL);
+    char *argv[] = {self_bin, "--watch", s.url, "1", NULL};
+    int out = -1;
+    pid_t stuck = tu_spawn(argv, &out);
+    assert_true(stuck > 0);
+    char line[64];
+    assert_int_equal(tu_read_line(out, line, sizeof line, 10000), 0);
+    assert_string_equal(line, "watching");
+    assert_int_equal(kill(stuck, SIGSTOP), 0);
+    roc_ns *ns = ns_client(s.url);
+    roc_error err = ROC_ERROR_INIT;
+    wlog l;
+    wlog_init(&l);
+    roc_ns_watch *w = NULL;
+    assert_ok(roc_ns_watch_start(ns, "h.", count_fn, &l, &w, &err), &err);
+    /* ~12 MiB of changes: more than the stopped one's socket and queue */
+    static char tag[32][121];
+    const char *tags[32];
+    for (int i = 0; i < 32; i++) {
+        memset(tag[i], 'a' + i % 26, 120);
+        tag[i][0] = 't', tag[i][1] = (char)('a' + i / 26);
+        tags[i] = tag[i];
+    }
+    enum { N = 3000 };
+    uint64_t t0 = tu_now_ms();
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "h.%04d", i);
+        assert_ok(roc_ns_register(ns, name, "ROC:x@tcp://127.0.0.1:1", tags,
+                                  32, 0, &err),
+                  &err);
+    }
+    count_arg c = {&l, N};
+    assert_true(tu_wait_for(puts_told, &c, 20000));
+    print_message("    one watcher stopped: another told of %d changes "
+                  "(~12 MiB) in %llu ms\n",
+                  N, (unsigned long long)(tu_now_ms() - t0));
+    roc_ns_watch_stop(w);
+    kill(stuck, SIGCONT);
+    tu_kill9(stuck);
+    close(out);
+    roc_ns_close(ns);
+    ns_stop(&s);
+}
+
 /* Two roc-ns over one etcd registry: a watch made through the first goes
  * on through the second when the first is killed; names registered while
  * it moved are told, and so are later changes. */
@@ -833,6 +915,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_watch_tells_changes),
         cmocka_unit_test(test_watch_bad_input),
         cmocka_unit_test(test_watch_limit_and_dead_client),
+        cmocka_unit_test(test_watch_stopped_watcher_not_waited_for),
         cmocka_unit_test(test_watch_fails_over_etcd),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -754,6 +754,23 @@ static int send_impl(roci_conn *c, const uint8_t *frame, size_t len,
     return rc;
 }
 
+int roci_conn_send_nowait(roci_conn *c, const uint8_t *frame, size_t len,
+                          size_t max_backlog)
+{
+    pthread_mutex_lock(&c->mtx);
+    int rc = 0;
+    if (c->state == ROCI_ST_CLOSED)
+        rc = ROC_ECLOSED;
+    else if (c->next.len + (c->sending ? c->out.len - c->out_off : 0) + len >
+             max_backlog)
+        rc = ROC_EBUSY;
+    else if ((rc = append_locked(c, frame, len, NULL)) == 0 && !c->sending &&
+             !c->corked)
+        swap_and_send_locked(c);
+    pthread_mutex_unlock(&c->mtx);
+    return rc;
+}
+
 int roci_conn_send_deferred(roci_conn *c, const uint8_t *frame, size_t len)
 {
     pthread_mutex_lock(&c->mtx);

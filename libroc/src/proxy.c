@@ -804,9 +804,16 @@ int roc_proxy_oneway(roc_proxy *p, const char *method, const roc_value *args,
            : ROC_ENOMEM;
     if (rc)
         rc = encode_fail(err, rc, method);
-    else if ((rc = roci_conn_send(c, b->data, b->len, roci_thread_aio())))
+    else if ((rc = roci_conn_send_nowait(c, b->data, b->len,
+                                         ROCI_ONEWAY_BACKLOG)) == ROC_EBUSY)
+        rc = roc_error_set(err, rc,
+                           "oneway %s to %s: more than %u bytes wait to be "
+                           "sent already (the peer does not read)",
+                           method, t->url ? t->url : t->object,
+                           ROCI_ONEWAY_BACKLOG);
+    else if (rc)
         rc = roc_error_set(err, rc, "oneway %s to %s failed: %s", method,
-                           t->url, roc_strerror(rc));
+                           t->url ? t->url : t->object, roc_strerror(rc));
     roci_conn_unref(c);
     return rc;
 }

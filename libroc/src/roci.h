@@ -246,6 +246,12 @@ int roci_conn_send_owned(roci_conn *c, roc_buf *b, const roci_seg *seg,
 /* Queues a frame without starting a write (it leaves with the next
  * flush, write or send, or once the queue is large). */
 int roci_conn_send_deferred(roci_conn *c, const uint8_t *frame, size_t len);
+/* Queues a frame and starts the write in the background: never waits for
+ * the peer. ROC_EBUSY when more than max_backlog bytes wait already (the
+ * peer does not read), ROC_ECLOSED when closed. For oneway calls. */
+#define ROCI_ONEWAY_BACKLOG (8u * 1024u * 1024u)
+int roci_conn_send_nowait(roci_conn *c, const uint8_t *frame, size_t len,
+                          size_t max_backlog);
 /* Writes what is queued, from this thread when no write is in flight. */
 void roci_conn_flush(roci_conn *c, nng_aio *sync_aio);
 /* Builds and queues an error reply [1,4,id,[code,type,message,data]]. */

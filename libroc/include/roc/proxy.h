@@ -74,7 +74,9 @@ ROC_API int roc_proxy_call_async(roc_proxy *p, const char *method,
                                  const roc_call_opts *opts, roc_future **f,
                                  roc_error *err);
 /* Sends a oneway call: no reply, no error from the server. Returns once the
- * frame is queued on the connection. */
+ * frame is queued on the connection; it never waits for the peer. A peer
+ * that does not read makes the queue grow: beyond 8 MiB waiting, oneway
+ * calls fail with ROC_EBUSY (nothing is sent). */
 ROC_API int roc_proxy_oneway(roc_proxy *p, const char *method,
                              const roc_value *args, roc_error *err);
 
