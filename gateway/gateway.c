@@ -680,6 +680,140 @@ static void do_health(gw_req *r)
     roc_error_clear(&err);
 }
 
+/* ------------------------------------------------------------ call facts */
+
+/* What a call needs before it is sent — the object's id and endpoint (for
+ * ROCNAME:, a name server look-up) and the method's declared parameter
+ * types (describe) — kept META_TTL_MS per URI and method, so that a burst
+ * of calls asks once. An entry goes when a call through it fails for a
+ * reason that may mean it is stale (no such object or method, bad
+ * arguments, the endpoint gone). */
+#define META_TTL_MS 5000
+#define META_MAX 256
+
+typedef struct meta_entry {
+    char *uri, *method, *id, *url;
+    char **types; /* NULL: not described (yet) */
+    size_t ntypes;
+    bool typed; /* describe answered and declares the method */
+    uint64_t expires_us;
+} meta_entry;
+
+static pthread_mutex_t meta_mtx = PTHREAD_MUTEX_INITIALIZER;
+static meta_entry *meta[META_MAX];
+static size_t meta_n;
+
+static void meta_free(meta_entry *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->ntypes; i++)
+        free(m->types[i]);
+    free(m->types);
+    free(m->uri);
+    free(m->method);
+    free(m->id);
+    free(m->url);
+    free(m);
+}
+
+/* The entry for uri and method, copied into a; false when none is fresh.
+ * *described says whether its types were asked for. */
+static bool meta_get(roc_arena *a, const char *uri, const char *method,
+                     const char **id, const char **url, char ***types,
+                     size_t *ntypes, bool *typed, bool *described)
+{
+    bool hit = false;
+    uint64_t now = now_us();
+    pthread_mutex_lock(&meta_mtx);
+    for (size_t i = 0; i < meta_n && !hit; i++) {
+        meta_entry *m = meta[i];
+        if (strcmp(m->uri, uri) != 0 || strcmp(m->method, method) != 0 ||
+            m->expires_us <= now)
+            continue;
+        *id = roc_arena_strdup(a, m->id);
+        *url = roc_arena_strdup(a, m->url);
+        *typed = m->typed;
+        *described = m->types != NULL || m->typed;
+        *ntypes = 0;
+        *types = roc_arena_calloc(a, m->ntypes ? m->ntypes : 1, sizeof **types);
+        hit = *id && *url && *types;
+        for (size_t k = 0; hit && k < m->ntypes; k++)
+            hit = ((*types)[k] = roc_arena_strdup(a, m->types[k])) != NULL;
+        if (hit)
+            *ntypes = m->ntypes;
+    }
+    pthread_mutex_unlock(&meta_mtx);
+    return hit;
+}
+
+static void meta_put(const char *uri, const char *method, const char *id,
+                     const char *url, char **types, size_t ntypes, bool typed,
+                     bool described)
+{
+    meta_entry *m = calloc(1, sizeof *m);
+    bool ok = m && (m->uri = strdup(uri)) && (m->method = strdup(method)) &&
+              (m->id = strdup(id)) && (m->url = strdup(url));
+    if (ok && described) {
+        ok = (m->types = calloc(ntypes ? ntypes : 1, sizeof *m->types)) !=
+             NULL;
+        for (; ok && m->ntypes < ntypes; m->ntypes++)
+            ok = (m->types[m->ntypes] = strdup(types[m->ntypes])) != NULL;
+    }
+    if (!ok) {
+        meta_free(m);
+        return;
+    }
+    m->typed = typed;
+    m->expires_us = now_us() + META_TTL_MS * 1000ull;
+    pthread_mutex_lock(&meta_mtx);
+    meta_entry *old = NULL;
+    size_t at = meta_n;
+    for (size_t i = 0; i < meta_n; i++)
+        if (strcmp(meta[i]->uri, uri) == 0 &&
+            strcmp(meta[i]->method, method) == 0)
+            at = i;
+    if (at == meta_n && meta_n == META_MAX) {
+        at = 0; /* full: the one that expires first goes */
+        for (size_t i = 1; i < meta_n; i++)
+            if (meta[i]->expires_us < meta[at]->expires_us)
+                at = i;
+    }
+    if (at < meta_n)
+        old = meta[at];
+    else
+        meta_n++;
+    meta[at] = m;
+    pthread_mutex_unlock(&meta_mtx);
+    meta_free(old);
+}
+
+static void meta_drop(const char *uri)
+{
+    meta_entry *gone[META_MAX];
+    size_t ng = 0;
+    pthread_mutex_lock(&meta_mtx);
+    size_t k = 0;
+    for (size_t i = 0; i < meta_n; i++) {
+        if (strcmp(meta[i]->uri, uri) == 0)
+            gone[ng++] = meta[i];
+        else
+            meta[k++] = meta[i];
+    }
+    meta_n = k;
+    pthread_mutex_unlock(&meta_mtx);
+    for (size_t i = 0; i < ng; i++)
+        meta_free(gone[i]);
+}
+
+/* Failures after which what is kept for the URI may be stale. */
+static bool meta_stale(int rc)
+{
+    return rc == ROC_ENOOBJ || rc == ROC_ENOMETHOD || rc == ROC_EBADARGS ||
+           rc == ROC_ECONNREFUSED || rc == ROC_EUNREACHABLE ||
+           rc == ROC_ECLOSED || rc == ROC_ENOTFOUND;
+}
+
 static void call_done(roc_future *f, void *arg)
 {
     gw_req *r = arg;
@@ -692,6 +826,8 @@ static void call_done(roc_future *f, void *arg)
     double secs = (double)(now_us() - r->t0) / 1e6;
     gwm_call(r->series, rc, rc ? type_of(rc, &err) : NULL, secs);
     gwm_inflight(-1);
+    if (rc && meta_stale(rc))
+        meta_drop(r->pe->uri);
     pool_put(r->pe);
     roc_future_free(f); /* safe here: the pending's reference is held */
     char *s = NULL;
@@ -772,7 +908,14 @@ static void do_call(gw_req *r, roc_arena *a)
         respond_error(r, rc, &err);
         goto out;
     }
-    if ((rc = jsonargs_resolve(a, uri, cfg.meta_ms, &id, &url, &err)) != 0) {
+    char **types = NULL;
+    size_t ntypes = 0;
+    bool typed = false, described = false;
+    bool want_types = vargs && vargs->type == ROC_ARRAY && vargs->u.array.len;
+    bool cached = meta_get(a, uri, method, &id, &url, &types, &ntypes, &typed,
+                           &described);
+    if (!cached &&
+        (rc = jsonargs_resolve(a, uri, cfg.meta_ms, &id, &url, &err)) != 0) {
         respond_error(r, rc, &err);
         goto out;
     }
@@ -792,15 +935,19 @@ static void do_call(gw_req *r, roc_arena *a)
         respond_fail(r, 500, "roc.Internal", "out of memory");
         goto out;
     }
-    if (vargs && vargs->type == ROC_ARRAY && vargs->u.array.len) {
-        char **types = NULL;
-        size_t ntypes = 0;
+    if (want_types && !described) {
         roc_value *desc = NULL;
         roc_value *dargs = roc_value_arrayv(a, 1, roc_value_str(a, id));
-        bool typed = dargs &&
-                     jsonargs_daemon_call(url, "describe", dargs, cfg.meta_ms,
-                                          &desc, a, NULL) == 0 &&
-                     jsonargs_param_types(a, desc, method, &types, &ntypes);
+        typed = dargs &&
+                jsonargs_daemon_call(url, "describe", dargs, cfg.meta_ms,
+                                     &desc, a, NULL) == 0 &&
+                jsonargs_param_types(a, desc, method, &types, &ntypes);
+        described = true;
+        cached = false; /* keep the types too */
+    }
+    if (!cached)
+        meta_put(uri, method, id, url, types, ntypes, typed, described);
+    if (want_types) {
         for (size_t k = 0; k < vargs->u.array.len; k++) {
             args->u.array.items[k] = vargs->u.array.items[k];
             jsonargs_convert(a, &args->u.array.items[k],

@@ -327,6 +327,51 @@ static void test_gateway_call_json_mapping(void **state)
     resp_free(&r);
 }
 
+/* calls handled by calc's daemon so far (roc.daemon.stats, asked directly) */
+static uint64_t calc_calls(void)
+{
+    char uri[700];
+    snprintf(uri, sizeof uri, "ROC:roc.daemon@%s", calc.url);
+    roc_proxy *p = NULL;
+    roc_arena *a = NULL;
+    roc_error err = ROC_ERROR_INIT;
+    assert_int_equal(roc_arena_new(&a), 0);
+    assert_int_equal(roc_proxy_open(&p, uri, &err), 0);
+    roc_value *res = NULL;
+    assert_int_equal(roc_proxy_call(p, "stats", NULL, &res, a, &err), 0);
+    int64_t n = -1;
+    assert_int_equal(roc_value_get_int(roc_value_map_get(res, "calls"), &n),
+                     0);
+    roc_proxy_close(p);
+    roc_arena_free(a);
+    return (uint64_t)n;
+}
+
+/* A burst of calls with arguments asks describe (and the name server) once,
+ * not once per call: what a call needs is kept a few seconds. */
+static void test_gateway_call_facts_kept(void **state)
+{
+    (void)state;
+    resp r = call("{\"uri\":\"ROCNAME:demo.calc\",\"method\":\"divide\","
+                  "\"args\":[1,4]}");
+    expect(r, 200, "{\"result\":0.25}");
+    resp_free(&r);
+    uint64_t before = calc_calls();
+    for (int i = 0; i < 10; i++) {
+        r = call("{\"uri\":\"ROCNAME:demo.calc\",\"method\":\"divide\","
+                 "\"args\":[3,4]}");
+        expect(r, 200, "{\"result\":0.75}");
+        resp_free(&r);
+    }
+    uint64_t delta = calc_calls() - before;
+    /* 10 divides and the first stats call; a describe per call would make
+     * it 21 */
+    if (delta > 12)
+        fail_msg("10 calls through the gateway made %llu calls on the "
+                 "daemon",
+                 (unsigned long long)delta);
+}
+
 static void test_gateway_call_error_statuses(void **state)
 {
     (void)state;
@@ -625,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_gateway_names),
         cmocka_unit_test(test_gateway_objects_describe),
         cmocka_unit_test(test_gateway_call_json_mapping),
+        cmocka_unit_test(test_gateway_call_facts_kept),
         cmocka_unit_test(test_gateway_call_error_statuses),
         cmocka_unit_test(test_gateway_bad_requests),
         cmocka_unit_test(test_gateway_console_files),
