@@ -323,6 +323,18 @@ static void test_list_skips_dead_server(void **state)
     free(uris[0]);
     free(uris);
     unsetenv("ROC_NS");
+    /* and a list in the URI itself */
+    char u2[800];
+    snprintf(u2, sizeof u2, "ROCNAME:f.one@%s,%s", dead, s.url);
+    assert_ok(roc_uri_parse(a, u2, &u, &err), &err);
+    assert_ok(roci_naming_resolve(&u, 5000, &uris, &n, &err), &err);
+    assert_int_equal(n, 1);
+    assert_string_equal(uris[0], "ROC:a@tcp://127.0.0.1:7");
+    free(uris[0]);
+    free(uris);
+    roc_proxy *pp = NULL;
+    assert_ok(roc_proxy_open(&pp, u2, &err), &err);
+    roc_proxy_close(pp);
     /* none answers: the error says so */
     snprintf(list, sizeof list, "%s,%s", dead, dead2);
     ns = ns_client(list);

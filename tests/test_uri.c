@@ -85,6 +85,12 @@ static const valid_case valid[] = {
      NULL, "ROCMETA:fast,eu-west,v2"},
     {"RocMeta:a,b@tcp://ns:1", ROC_URI_META, NULL, "a,b", "tcp://ns:1", "tcp",
      "ROCMETA:a,b@tcp://ns:1"},
+    /* a list of name servers (fail-over along it) */
+    {"ROCNAME:demo@tcp://a:1,TCP://b:2", ROC_URI_NAME, "demo", NULL,
+     "tcp://a:1,tcp://b:2", "tcp", "ROCNAME:demo@tcp://a:1,tcp://b:2"},
+    {"ROCMETA:x,y@ipc://ns.sock,tcp://[::1]:9", ROC_URI_META, NULL, "x,y",
+     "ipc://ns.sock,tcp://[::1]:9", "ipc",
+     "ROCMETA:x,y@ipc://ns.sock,tcp://[::1]:9"},
 };
 
 static void join_tags(const roc_uri *u, char *buf, size_t len)
@@ -232,6 +238,10 @@ static const bad_case malformed[] = {
     {"ROCNAME:demo calc", ROC_EPARSE, "' ' in name at column 13"},
     {"ROCNAME:demo@", ROC_EPARSE, "empty URL"},
     {"ROCNAME:demo@nope", ROC_EPARSE, "missing '://'"},
+    {"ROCNAME:demo@tcp://a:1,", ROC_EPARSE, "empty URL in the list at column 24"},
+    {"ROCNAME:demo@tcp://a:1,,tcp://b:2", ROC_EPARSE, "empty URL in the list"},
+    {"ROCNAME:demo@tcp://a:1,tcp://b", ROC_EPARSE, "missing ':port'"},
+    {"ROC:calc@tcp://a:1,tcp://b:2", ROC_EPARSE, "',' in port"},
     {"ROCMETA:", ROC_EPARSE, "empty tag at column 9"},
     {"ROCMETA:a,,b", ROC_EPARSE, "empty tag at column 11"},
     {"ROCMETA:a,", ROC_EPARSE, "empty tag at column 11"},

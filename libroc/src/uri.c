@@ -238,6 +238,12 @@ static char *dup_url(roc_arena *a, const char *url, const char **transport)
     if (!u)
         return NULL;
     char *sep = strstr(u, "://");
+    /* every scheme of a list (url1,url2) in lower case */
+    for (char *q = u; q; q = strchr(q, ',') ? strchr(q, ',') + 1 : NULL) {
+        char *qs = strstr(q, "://");
+        for (char *p = q; qs && p < qs && *p != ','; p++)
+            *p = (char)tolower((unsigned char)*p);
+    }
     for (char *p = u; p < sep; p++)
         *p = (char)tolower((unsigned char)*p);
     char *t = roc_arena_strndup(a, u, (size_t)(sep - u));
@@ -325,9 +331,26 @@ int roc_uri_parse(roc_arena *a, const char *text, roc_uri *out, roc_error *err)
         if (!*url)
             return roc_error_set(err, ROC_EPARSE,
                                  "empty URL after '@' at column %zu", e + 2);
-        int rc = check_url(url, e + 1, err);
-        if (rc)
-            return rc;
+        /* a name server's place may be a list (ROCNAME:x@url1,url2): each
+         * one checked, each scheme in lower case */
+        for (const char *p = url;;) {
+            const char *c = kind == ROC_URI_OBJECT ? NULL : strchr(p, ',');
+            size_t n = c ? (size_t)(c - p) : strlen(p);
+            size_t col = e + 1 + (size_t)(p - url);
+            if (n == 0)
+                return roc_error_set(err, ROC_EPARSE,
+                                     "empty URL in the list at column %zu",
+                                     col + 1);
+            char *one = roc_arena_strndup(a, p, n);
+            if (!one)
+                return roc_error_set(err, ROC_ENOMEM, "out of memory");
+            int rc = check_url(one, col, err);
+            if (rc)
+                return rc;
+            if (!c)
+                break;
+            p = c + 1;
+        }
         out->url = dup_url(a, url, &out->transport);
         if (!out->url)
             return roc_error_set(err, ROC_ENOMEM, "out of memory");
@@ -367,8 +390,22 @@ int roc_uri_format(const roc_uri *uri, char **out)
     default:
         return ROC_EINVAL;
     }
-    if (uri->url && roc_url_check(uri->url, NULL) != 0)
-        return ROC_EINVAL;
+    if (uri->url) {
+        /* names and tags may name a list of name servers */
+        char *l = strdup(uri->url);
+        if (!l)
+            return ROC_ENOMEM;
+        int bad = 0;
+        for (char *p = l, *c; !bad && p; p = c ? c + 1 : NULL) {
+            c = uri->kind == ROC_URI_OBJECT ? NULL : strchr(p, ',');
+            if (c)
+                *c = 0;
+            bad = roc_url_check(p, NULL) != 0;
+        }
+        free(l);
+        if (bad)
+            return ROC_EINVAL;
+    }
     n += strlen(scheme) + (uri->url ? strlen(uri->url) + 1 : 0) + 1;
     char *s = malloc(n);
     if (!s)

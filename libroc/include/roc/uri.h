@@ -4,7 +4,9 @@
  *   ROCNAME:<name>[@<ns-url>]       ROCNAME:demo.calc
  *   ROCMETA:<tag>[,<tag>...][@<ns-url>]
  *
- * Schemes are case-insensitive. An object id (and a name, and a tag) is
+ * <ns-url> may be a comma-separated list of name server URLs
+ * (ROCNAME:demo.calc@tcp://ns1:9090,tcp://ns2:9090): the client fails over
+ * along it (roc/naming.h); each is checked. Schemes are case-insensitive. An object id (and a name, and a tag) is
  * [A-Za-z0-9_.:-]+. The nng URL must use a transport ROC speaks: tcp, tcp4,
  * tcp6, ipc, abstract, inproc, ws, wss, tls+tcp (tls+tcp4/6).
  */
@@ -30,8 +32,10 @@ typedef struct roc_uri {
     const char *id;   /* object id (ROC:) or name (ROCNAME:), NULL for META */
     const char *tags[ROC_URI_MAX_TAGS]; /* ROCMETA: tags */
     size_t n_tags;
-    const char *url;  /* nng URL after '@', or NULL when absent */
-    const char *transport; /* "tcp", "ipc", ... (scheme of url) or NULL */
+    const char *url;  /* nng URL after '@' (ROCNAME:/ROCMETA: may give a
+                         comma-separated list), or NULL when absent */
+    const char *transport; /* "tcp", "ipc", ... (scheme of url, of its first
+                              for a list) or NULL */
 } roc_uri;
 
 /* Parses text into *out; all strings are copied into arena a. Returns
