@@ -24,6 +24,7 @@
 
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -835,6 +836,124 @@ static void test_watch_stopped_watcher_not_waited_for(void **state)
     ns_stop(&s);
 }
 
+typedef struct churn_arg {
+    const char *url;
+    atomic_bool *stop;
+    int rounds;
+    int failures;
+} churn_arg;
+
+static atomic_int churn_foreign; /* names told outside the prefix */
+
+static void churn_fn(void *arg, roc_ns_event ev, const roc_ns_entry *e)
+{
+    (void)arg, (void)ev;
+    if (e && strncmp(e->name, "c.", 2) != 0)
+        atomic_fetch_add(&churn_foreign, 1); /* (not fail_msg: any thread) */
+}
+
+/* Watches started and stopped over and over by several threads while names
+ * come and go (under ASan this is the race test of the watch code). */
+static void *churn_main(void *arg)
+{
+    churn_arg *c = arg;
+    roc_ns *ns = NULL;
+    if (roc_ns_open(&ns, c->url, NULL) != 0) {
+        c->failures++;
+        return NULL;
+    }
+    while (!atomic_load(c->stop)) {
+        roc_ns_watch *w = NULL;
+        if (roc_ns_watch_start(ns, "c.", churn_fn, NULL, &w, NULL) != 0) {
+            c->failures++;
+            continue;
+        }
+        usleep((useconds_t)(rand() % 20000));
+        roc_ns_watch_stop(w);
+        c->rounds++;
+    }
+    roc_ns_close(ns);
+    return NULL;
+}
+
+typedef struct view_match {
+    roc_ns_watch *w;
+    roc_ns *ns;
+} view_match;
+
+/* The watch's view is what the name server lists now. */
+static bool view_matches(void *arg)
+{
+    view_match *m = arg;
+    roc_arena *a = NULL;
+    if (roc_arena_new(&a) != 0)
+        return false;
+    roc_ns_entry *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    bool same = roc_ns_watch_entries(m->w, a, &x, &nx, NULL) == 0 &&
+                roc_ns_list(m->ns, "c.", ROC_NS_PREFIX, a, &y, &ny, NULL) == 0 &&
+                nx == ny;
+    for (size_t i = 0; same && i < nx; i++)
+        same = strcmp(x[i].name, y[i].name) == 0 &&
+               x[i].n_uris == y[i].n_uris &&
+               strcmp(x[i].uris[x[i].n_uris - 1],
+                      y[i].uris[y[i].n_uris - 1]) == 0;
+    roc_arena_free(a);
+    return same;
+}
+
+static void test_watch_churn(void **state)
+{
+    (void)state;
+    nsproc s;
+    ns_start(&s, NULL);
+    roc_ns *ns = ns_client(s.url);
+    roc_error err = ROC_ERROR_INIT;
+    roc_ns_watch *steady = NULL;
+    assert_ok(roc_ns_watch_start(ns, "c.", churn_fn, NULL, &steady, &err),
+              &err);
+    atomic_bool stop;
+    atomic_init(&stop, false);
+    enum { T = 6 };
+    churn_arg ca[T];
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) {
+        ca[i] = (churn_arg){s.url, &stop, 0, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, churn_main, &ca[i]), 0);
+    }
+    uint64_t end = tu_now_ms() + 2000;
+    for (int i = 0; tu_now_ms() < end; i++) {
+        char name[32], uri[64];
+        snprintf(name, sizeof name, "c.%02d", i % 50);
+        snprintf(uri, sizeof uri, "ROC:o%d@tcp://127.0.0.1:%d", i, 1000 + i % 7);
+        if (i % 10 == 0)
+            roc_ns_register(ns, "d.outside", uri, NULL, 0, ROC_NS_REPLACE,
+                            NULL);
+        if (i % 3 == 2)
+            roc_ns_remove(ns, name, ROC_NS_EXACT, NULL, NULL);
+        else
+            roc_ns_register(ns, name, uri, NULL, 0,
+                            i % 3 ? ROC_NS_ADD_REPLICA : ROC_NS_REPLACE, NULL);
+    }
+    atomic_store(&stop, true);
+    int rounds = 0;
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(ca[i].failures, 0);
+        rounds += ca[i].rounds;
+    }
+    print_message("    %d watches started and stopped during 2 s of "
+                  "changes\n",
+                  rounds);
+    assert_true(rounds > T);
+    view_match m = {steady, ns};
+    assert_true(tu_wait_for(view_matches, &m, 3000));
+    assert_int_equal(atomic_load(&churn_foreign), 0);
+    roc_ns_watch_stop(steady);
+    roc_ns_close(ns);
+    ns_stop(&s);
+}
+
 /* Two roc-ns over one etcd registry: a watch made through the first goes
  * on through the second when the first is killed; names registered while
  * it moved are told, and so are later changes. */
@@ -928,6 +1047,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_watch_bad_input),
         cmocka_unit_test(test_watch_limit_and_dead_client),
         cmocka_unit_test(test_watch_stopped_watcher_not_waited_for),
+        cmocka_unit_test(test_watch_churn),
         cmocka_unit_test(test_watch_fails_over_etcd),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
