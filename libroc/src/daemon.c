@@ -476,6 +476,14 @@ static void run_call(roc_call *c)
     atomic_fetch_add(&c->d->active, 1);
     atomic_fetch_add(&c->obj->active, 1);
     bool serial = c->obj->sv.flags & ROC_SERVANT_SERIALIZED;
+    /* counted first, then checked: roc_export_free marks the object
+     * withdrawn and then waits for the count, so either it waits for this
+     * call or this call sees the mark (found before it, run after it) */
+    if (atomic_load(&c->obj->withdrawn)) {
+        reply_error(c, ROC_ENOOBJ, "roc.NoSuchObject",
+                    "the object was withdrawn", NULL);
+        goto out;
+    }
     if (c->deadline && roci_now_ms() > c->deadline) {
         reply_error(c, ROC_ETIMEDOUT, "roc.Timeout",
                     "the caller's deadline passed before the call could run",
