@@ -35,21 +35,6 @@
 
 static char self_bin[1024];
 
-static const char *errtext(const roc_error *e)
-{
-    static char buf[512];
-    snprintf(buf, sizeof buf, "code %d (%s): %s", e->code,
-             roc_strerror(e->code), e->message ? e->message : "-");
-    return buf;
-}
-
-#define assert_ok(rv, err)                                                     \
-    do {                                                                       \
-        int rv_ = (rv);                                                        \
-        if (rv_ != 0)                                                          \
-            fail_msg("%s failed: %d %s", #rv, rv_, errtext(err));              \
-    } while (0)
-
 /* ------------------------------------------------------------ fixtures */
 
 typedef tu_ns nsproc;
@@ -82,7 +67,7 @@ static char *lookup(roc_ns *ns, const char *name)
     roc_error err = ROC_ERROR_INIT;
     int rc = roc_ns_lookup(ns, name, 0, &uri, &err);
     if (rc != 0 && rc != ROC_ENOTFOUND)
-        fail_msg("lookup %s: %s", name, errtext(&err));
+        fail_msg("lookup %s: %s", name, tu_errtext(&err));
     roc_error_clear(&err);
     return uri;
 }
@@ -176,7 +161,7 @@ static int serve(const char *nsurl, const char *name, unsigned ttl)
         roc_daemon_register(d, "obj", &hello_servant, NULL) != 0 ||
         roc_daemon_start(d) != 0 ||
         roc_daemon_register_name(d, name, "obj", NULL, 0, 0, &err) != 0) {
-        fprintf(stderr, "--serve: %s\n", errtext(&err));
+        fprintf(stderr, "--serve: %s\n", tu_errtext(&err));
         return 1;
     }
     printf("ROC:obj@%s\n", roc_daemon_url(d));

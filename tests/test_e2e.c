@@ -23,22 +23,6 @@
 static char server_bin[1024], client_bin[1024];
 static char *tmpdir;
 
-static const char *errtext(const roc_error *e)
-{
-    static char buf[512];
-    snprintf(buf, sizeof buf, "code %d (%s) type %s: %s", e->code,
-             roc_strerror(e->code), e->type ? e->type : "-",
-             e->message ? e->message : "-");
-    return buf;
-}
-
-#define assert_ok(rv, err)                                                     \
-    do {                                                                       \
-        int rv_ = (rv);                                                        \
-        if (rv_ != 0)                                                          \
-            fail_msg("%s failed: %d %s", #rv, rv_, errtext(err));              \
-    } while (0)
-
 static roc_value *J(roc_arena *a, const char *json)
 {
     roc_value *v = NULL;
@@ -310,7 +294,7 @@ static void restart_over(const char *transport)
         int rv = roc_future_result(f[i], &r, a, &err);
         if (rv != ROC_ECLOSED)
             fail_msg("in-flight call %d: want ROC_ECLOSED, got %d %s", i, rv,
-                     errtext(&err));
+                     tu_errtext(&err));
         roc_future_free(f[i]);
     }
 
@@ -318,7 +302,7 @@ static void restart_over(const char *transport)
     int rv = roc_proxy_call(p, "add", J(a, "[1, 1]"), &r, a, &err);
     if (rv != ROC_ECONNREFUSED)
         fail_msg("call while down: want ROC_ECONNREFUSED, got %d %s", rv,
-                 errtext(&err));
+                 tu_errtext(&err));
 
     /* Same address again: the same proxy redials on its next call. */
     server_restart(&s, addr);

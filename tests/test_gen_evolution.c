@@ -19,14 +19,6 @@
 #include "evolve_v2.roc.h"
 #include "testutil.h"
 
-#define assert_ok(expr, err)                                                   \
-    do {                                                                       \
-        int rc_ = (expr);                                                      \
-        if (rc_ != 0)                                                          \
-            fail_msg("%s: %d %s", #expr, rc_,                                  \
-                     (err)->message ? (err)->message : "-");                   \
-    } while (0)
-
 static void test_evolution_old_to_new_takes_defaults(void **state)
 {
     (void)state;

@@ -19,14 +19,6 @@
 #include "testutil.h"
 #include "types.roc.h"
 
-#define assert_ok(expr, err)                                                   \
-    do {                                                                       \
-        int rc_ = (expr);                                                      \
-        if (rc_ != 0)                                                          \
-            fail_msg("%s: %d %s: %s", #expr, rc_, (err)->type ? (err)->type   \
-                     : "-", (err)->message ? (err)->message : "-");           \
-    } while (0)
-
 /* ---- the servant: echoes everything back ---- */
 
 static atomic_int pokes;

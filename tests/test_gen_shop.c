@@ -21,14 +21,6 @@
 #include "shop.roc.h"
 #include "testutil.h"
 
-#define assert_ok(expr, err)                                                   \
-    do {                                                                       \
-        int rc_ = (expr);                                                      \
-        if (rc_ != 0)                                                          \
-            fail_msg("%s: %d %s: %s", #expr, rc_, (err)->type ? (err)->type   \
-                     : "-", (err)->message ? (err)->message : "-");           \
-    } while (0)
-
 /* ---- the server: a shop with a few items, branches per city ---- */
 
 #define MAX_ITEMS 16

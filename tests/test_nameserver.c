@@ -27,21 +27,6 @@
 
 static char ns_bin[1024];
 
-static const char *errtext(const roc_error *e)
-{
-    static char buf[512];
-    snprintf(buf, sizeof buf, "code %d (%s): %s", e->code,
-             roc_strerror(e->code), e->message ? e->message : "-");
-    return buf;
-}
-
-#define assert_ok(rv, err)                                                     \
-    do {                                                                       \
-        int rv_ = (rv);                                                        \
-        if (rv_ != 0)                                                          \
-            fail_msg("%s failed: %d %s", #rv, rv_, errtext(err));              \
-    } while (0)
-
 /* ------------------------------------------------------------ fixtures */
 
 typedef struct fx {

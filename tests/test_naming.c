@@ -28,22 +28,6 @@
 static char ns_bin[1024];
 static char self_bin[1024];
 
-static const char *errtext(const roc_error *e)
-{
-    static __thread char buf[512];
-    snprintf(buf, sizeof buf, "code %d (%s) type %s: %s", e->code,
-             roc_strerror(e->code), e->type ? e->type : "-",
-             e->message ? e->message : "-");
-    return buf;
-}
-
-#define assert_ok(rv, err)                                                     \
-    do {                                                                       \
-        int rv_ = (rv);                                                        \
-        if (rv_ != 0)                                                          \
-            fail_msg("%s failed: %d %s", #rv, rv_, errtext(err));              \
-    } while (0)
-
 /* ------------------------------------------------------------ roc-ns */
 
 typedef tu_ns nsproc;
@@ -126,7 +110,7 @@ static const char *call_who(roc_proxy *p, int *rc_out)
     if (rc == 0 && roc_value_get_str(r, &s, &len) == 0)
         snprintf(buf, sizeof buf, "%s", s);
     else if (rc)
-        fprintf(stderr, "who(): %s\n", errtext(&err));
+        fprintf(stderr, "who(): %s\n", tu_errtext(&err));
     roc_error_clear(&err);
     roc_arena_free(a);
     return rc == 0 ? buf : NULL;
@@ -332,7 +316,7 @@ static void test_ns_bad_inputs(void **state)
         int rc = roc_ns_register(ns, bad[i].name, bad[i].uri, NULL, 0, 0, &err);
         if (rc != ROC_EBADARGS || !strstr(err.message, bad[i].why))
             fail_msg("register('%s', '%s'): %d %s (want '%s')", bad[i].name,
-                     bad[i].uri, rc, errtext(&err), bad[i].why);
+                     bad[i].uri, rc, tu_errtext(&err), bad[i].why);
         assert_string_equal(err.type, "roc.BadArguments");
     }
     /* a name too long */
@@ -774,12 +758,12 @@ static int client_main(const char *url, int k)
         const char *tags[] = {k % 2 ? "odd" : "even"};
         if (roc_ns_register(ns, name, uri, tags, 1, 0, &err) != 0) {
             fprintf(stderr, "client %d: register %s: %s\n", k, name,
-                    errtext(&err));
+                    tu_errtext(&err));
             bad = 11;
         } else if (roc_ns_lookup(ns, name, 0, &got, &err) != 0 ||
                    strcmp(got, uri) != 0) {
             fprintf(stderr, "client %d: lookup %s: %s\n", k, name,
-                    errtext(&err));
+                    tu_errtext(&err));
             bad = 12;
         }
         free(got);

@@ -31,21 +31,6 @@
 static char self_bin[1024];
 static etcdfx cluster;
 
-static const char *errtext(const roc_error *e)
-{
-    static char buf[512];
-    snprintf(buf, sizeof buf, "code %d (%s): %s", e->code,
-             roc_strerror(e->code), e->message ? e->message : "-");
-    return buf;
-}
-
-#define assert_ok(rv, err)                                                     \
-    do {                                                                       \
-        int rv_ = (rv);                                                        \
-        if (rv_ != 0)                                                          \
-            fail_msg("%s failed: %d %s", #rv, rv_, errtext(err));              \
-    } while (0)
-
 /* A fresh key prefix per test: "etcd://eps/<tag>-<pid>". */
 static void store_url(char *buf, size_t len, const char *tag)
 {
@@ -384,7 +369,7 @@ static int hold_lease(const char *url, const char *name, unsigned ttl)
     if (roc_naming_NameServer_open(&p, uri, &err) != 0 ||
         roc_naming_NameServer_register_lease(p, name, "ROC:svc@tcp://h:1", none,
                                              0, ttl, 0, &lease, a, &err) != 0) {
-        fprintf(stderr, "hold-lease: %s\n", errtext(&err));
+        fprintf(stderr, "hold-lease: %s\n", tu_errtext(&err));
         return 1;
     }
     printf("registered\n");
@@ -398,7 +383,7 @@ static int hold_lease(const char *url, const char *name, unsigned ttl)
         uint32_t left = 0;
         roc_arena_reset(a);
         if (roc_naming_NameServer_keepalive(p, lease, &left, a, &err) != 0)
-            fprintf(stderr, "hold-lease: keepalive: %s\n", errtext(&err));
+            fprintf(stderr, "hold-lease: keepalive: %s\n", tu_errtext(&err));
     }
 }
 

@@ -43,21 +43,6 @@ static char self_bin[1024];
 static etcdfx cluster;
 static bool have_etcd;
 
-static const char *errtext(const roc_error *e)
-{
-    static char buf[512];
-    snprintf(buf, sizeof buf, "code %d (%s): %s", e->code,
-             roc_strerror(e->code), e->message ? e->message : "-");
-    return buf;
-}
-
-#define assert_ok(rv, err)                                                     \
-    do {                                                                       \
-        int rv_ = (rv);                                                        \
-        if (rv_ != 0)                                                          \
-            fail_msg("%s failed: %d %s", #rv, rv_, errtext(err));              \
-    } while (0)
-
 /* ------------------------------------------------------------ processes */
 
 typedef tu_ns nsproc;
@@ -124,7 +109,7 @@ static int keep(const char *nsurl, const char *name, unsigned ttl)
     if (roc_ns_open(&ns, nsurl, &err) != 0 ||
         roc_ns_keeper_start(ns, name, "ROC:svc@tcp://127.0.0.1:1", 0, ttl, &k,
                             &err) != 0) {
-        fprintf(stderr, "--keep: %s\n", errtext(&err));
+        fprintf(stderr, "--keep: %s\n", tu_errtext(&err));
         return 1;
     }
     roc_ns_close(ns);
@@ -666,7 +651,7 @@ static void test_watch_bad_input(void **state)
         assert_ok(roc_value_from_json(a, bad[i], &args, &err), &err);
         int rc = roc_proxy_call(p, "watch", args, &res, a, &err);
         if (rc != ROC_EBADARGS)
-            fail_msg("watch %s: %s", bad[i], errtext(&err));
+            fail_msg("watch %s: %s", bad[i], tu_errtext(&err));
         roc_error_clear(&err);
     }
     assert_ok(roc_ns_ping(ns, &err), &err);
@@ -698,7 +683,7 @@ static int hold_watches(const char *nsurl, int n)
         return 1;
     for (int i = 0; i < n && i < 8; i++)
         if (roc_ns_watch_start(ns, "h.", ignore_change, NULL, &w[i], &err)) {
-            fprintf(stderr, "--watch: %s\n", errtext(&err));
+            fprintf(stderr, "--watch: %s\n", tu_errtext(&err));
             return 1;
         }
     printf("watching\n");

@@ -51,22 +51,6 @@ static roc_value *J(roc_arena *a, const char *json)
     return v;
 }
 
-static const char *errtext(const roc_error *e)
-{
-    static _Thread_local char buf[512];
-    snprintf(buf, sizeof buf, "code %d (%s) type %s: %s", e->code,
-             roc_strerror(e->code), e->type ? e->type : "-",
-             e->message ? e->message : "-");
-    return buf;
-}
-
-#define assert_ok(rv, err)                                                     \
-    do {                                                                       \
-        int rv_ = (rv);                                                        \
-        if (rv_ != 0)                                                          \
-            fail_msg("%s failed: %d %s", #rv, rv_, errtext(err));              \
-    } while (0)
-
 /* Asserts that v (NULL meaning nil) equals the JSON value json. */
 static void assert_value_json(const roc_value *v, const char *json)
 {
@@ -427,7 +411,7 @@ static roc_proxy *open_proxy(const char *id)
     roc_error e = ROC_ERROR_INIT;
     int rv = roc_proxy_open(&p, uri_of(id, uri, sizeof uri), &e);
     if (rv != 0)
-        fail_msg("roc_proxy_open(%s): %s", uri, errtext(&e));
+        fail_msg("roc_proxy_open(%s): %s", uri, tu_errtext(&e));
     roc_error_clear(&e);
     return p;
 }
@@ -439,7 +423,7 @@ static int open_daemon(const char *transport, roc_daemon **d, char *url,
     roc_error e = ROC_ERROR_INIT;
     int rv = roc_daemon_open(d, tu_url(transport, buf, sizeof buf), opts, &e);
     if (rv != 0) {
-        fprintf(stderr, "roc_daemon_open(%s): %s\n", buf, errtext(&e));
+        fprintf(stderr, "roc_daemon_open(%s): %s\n", buf, tu_errtext(&e));
         roc_error_clear(&e);
         return rv;
     }
@@ -1042,7 +1026,7 @@ static void *worker_main(void *arg)
         roc_value *args = roc_value_arrayv(a, 1, roc_value_int(a, tag));
         if (w->async) {
             if (roc_proxy_call_async(F.p, "echo", args, NULL, &fs[i], &e)) {
-                snprintf(w->msg, sizeof w->msg, "async %d: %s", i, errtext(&e));
+                snprintf(w->msg, sizeof w->msg, "async %d: %s", i, tu_errtext(&e));
                 atomic_fetch_add(w->failures, 1);
                 fs[i] = NULL;
             }
@@ -1052,7 +1036,7 @@ static void *worker_main(void *arg)
             if (roc_proxy_call(F.p, "echo", args, &res, a, &e) != 0 ||
                 roc_value_get_int(res, &got) != 0 || got != tag) {
                 snprintf(w->msg, sizeof w->msg, "sync %d: %s got %lld", i,
-                         errtext(&e), (long long)got);
+                         tu_errtext(&e), (long long)got);
                 atomic_fetch_add(w->failures, 1);
             }
             roc_arena_reset(a);
@@ -1066,7 +1050,7 @@ static void *worker_main(void *arg)
         if (roc_future_result(fs[i], &res, a, &e) != 0 ||
             roc_value_get_int(res, &got) != 0 || got != tag) {
             snprintf(w->msg, sizeof w->msg, "result %d: %s got %lld", i,
-                     errtext(&e), (long long)got);
+                     tu_errtext(&e), (long long)got);
             atomic_fetch_add(w->failures, 1);
         }
         roc_future_free(fs[i]);
@@ -1285,7 +1269,7 @@ static int session_client(const char *uri, int n)
     roc_arena_free(a);
     return 0;
 fail:
-    fprintf(stderr, "session client: %s\n", errtext(&e));
+    fprintf(stderr, "session client: %s\n", tu_errtext(&e));
     printf("error\n");
     fflush(stdout);
     return 1;
@@ -1455,7 +1439,7 @@ static void test_connection_refused(void **state)
     uint64_t t0 = tu_now_ms();
     int rv = roc_proxy_call(p, "add", J(F.a, "[1,1]"), NULL, F.a, &F.err);
     if (rv != ROC_ECONNREFUSED)
-        fail_msg("want ROC_ECONNREFUSED, got %d: %s", rv, errtext(&F.err));
+        fail_msg("want ROC_ECONNREFUSED, got %d: %s", rv, tu_errtext(&F.err));
     assert_true(tu_now_ms() - t0 < 3000);
     assert_int_equal(roc_proxy_bind(p, &F.err), ROC_ECONNREFUSED);
     roc_proxy_close(p);

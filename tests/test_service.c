@@ -22,15 +22,6 @@
 
 #include "testutil.h"
 
-#define assert_ok(rv, err)                                                     \
-    do {                                                                       \
-        int rv_ = (rv);                                                        \
-        if (rv_ != 0)                                                          \
-            fail_msg("%s failed: %d (%s) %s: %s", #rv, rv_,                    \
-                     roc_strerror(rv_), (err)->type ? (err)->type : "-",       \
-                     (err)->message ? (err)->message : "-");                   \
-    } while (0)
-
 static const char *g_transport = "tcp";
 static char self_exe[512];
 

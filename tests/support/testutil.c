@@ -232,3 +232,12 @@ bool tu_name_state(void *arg)
     free(uri);
     return w->present ? rc == 0 : rc == ROC_ENOTFOUND;
 }
+
+const char *tu_errtext(const roc_error *e)
+{
+    static _Thread_local char buf[512];
+    snprintf(buf, sizeof buf, "code %d (%s) type %s: %s", e->code,
+             roc_strerror(e->code), e->type ? e->type : "-",
+             e->message ? e->message : "-");
+    return buf;
+}

@@ -31,6 +31,20 @@ uint64_t tu_now_ms(void);
 /* Path of a program built in the tree: tu_bin("examples/echo/echo-server"). */
 const char *tu_bin(const char *rel, char *buf, size_t len);
 
+/* "code N (text) type T: message" of an error, in a buffer of the calling
+ * thread (valid until its next call). */
+const char *tu_errtext(const roc_error *e);
+/* Fails the cmocka test unless rv is 0, saying what err says (include
+ * <cmocka.h> before this header). */
+#ifdef fail_msg
+#define assert_ok(rv, err)                                                     \
+    do {                                                                       \
+        int rv_ = (rv);                                                        \
+        if (rv_ != 0)                                                          \
+            fail_msg("%s failed: %d %s", #rv, rv_, tu_errtext(err));           \
+    } while (0)
+#endif
+
 /* A tcp URL where nothing listens (a port bound, then released). */
 void tu_dead_url(char *buf, size_t len);
 
