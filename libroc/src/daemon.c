@@ -1849,7 +1849,12 @@ int roc_daemon_events_open(roc_daemon *d, const char *url, roc_error *err)
     }
     nng_listener l;
     int rv = nng_pub0_open(&d->pub);
-    if (rv == 0 && (rv = nng_listen(d->pub, url, &l, 0)) != 0)
+    /* room for a burst per subscriber (nng's default is 16 messages): a
+     * subscriber that is descheduled for a few milliseconds loses nothing */
+    if (rv == 0 && (rv = nng_socket_set_int(d->pub, NNG_OPT_SENDBUF,
+                                            ROCI_EVENT_QUEUE)) != 0)
+        nng_close(d->pub);
+    else if (rv == 0 && (rv = nng_listen(d->pub, url, &l, 0)) != 0)
         nng_close(d->pub);
     if (rv != 0) {
         pthread_mutex_unlock(&d->pub_mtx);

@@ -306,6 +306,10 @@ int roci_arena_adopt(roc_arena *a, void *p);
 void roci_cond_init_mono(pthread_cond_t *cv);
 pthread_cond_t *roci_thread_cond(void);
 
+/* Events: messages queued per subscriber by a publisher, and by a
+ * subscriber for its handler (nng allows up to 8192). */
+#define ROCI_EVENT_QUEUE 1024
+
 /* The calling thread's callback-less aio (for synchronous sends/reads). */
 nng_aio *roci_thread_aio(void);
 

@@ -213,6 +213,8 @@ int roc_subscribe_url(const char *events_url, const char *prefix,
                             prefix ? strlen(prefix) : 0);
     if (rv == 0)
         rv = nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, 100);
+    if (rv == 0) /* room for a burst while the handler runs (default 128) */
+        rv = nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, ROCI_EVENT_QUEUE);
     /* non-blocking dial: nng keeps redialing if the publisher restarts */
     if (rv == 0)
         rv = nng_dial(s->sock, events_url, NULL, NNG_FLAG_NONBLOCK);
