@@ -34,37 +34,6 @@ static const char *P(int slot, const char *file)
     return path_buf[slot];
 }
 
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return system(cmd);
-}
-
-static int make_ca(const char *name)
-{
-    return sh("cd %s && openssl req -x509 -newkey ec -pkeyopt "
-              "ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=%s "
-              "-keyout %s.key -out %s.pem 2>/dev/null",
-              dir, name, name, name);
-}
-
-static int make_cert(const char *name, const char *cn, const char *ca)
-{
-    return sh("cd %s && openssl req -newkey ec -pkeyopt "
-              "ec_paramgen_curve:prime256v1 -nodes -subj /CN=%s "
-              "-keyout %s.key -out %s.csr 2>/dev/null && "
-              "printf 'subjectAltName=DNS:%s\\n' > %s.ext && "
-              "openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key "
-              "-CAcreateserial -days 2 -extfile %s.ext -out %s.crt 2>/dev/null "
-              "&& cat %s.crt %s.key > %s.pem",
-              dir, cn, name, name, cn, name, name, ca, ca, name, name, name,
-              name, name);
-}
-
 /* ------------------------------------------------------------ processes */
 
 typedef struct proc {
@@ -123,50 +92,7 @@ static result *roc(const char *first, ...)
     va_end(ap);
     argv[n] = NULL;
     memset(&R, 0, sizeof R);
-    int po[2], pe[2];
-    assert_int_equal(pipe(po), 0);
-    assert_int_equal(pipe(pe), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
-        close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(po[1]);
-    close(pe[1]);
-    size_t no = 0, ne = 0;
-    bool oo = true, eo = true;
-    uint64_t end = tu_now_ms() + 20000;
-    while ((oo || eo) && tu_now_ms() < end) {
-        struct pollfd fds[2] = {{oo ? po[0] : -1, POLLIN, 0},
-                                {eo ? pe[0] : -1, POLLIN, 0}};
-        if (poll(fds, 2, 100) <= 0)
-            continue;
-        if (oo && fds[0].revents) {
-            ssize_t k = read(po[0], R.out + no, sizeof R.out - 1 - no);
-            if (k <= 0)
-                oo = false;
-            else
-                no += (size_t)k;
-        }
-        if (eo && fds[1].revents) {
-            ssize_t k = read(pe[0], R.err + ne, sizeof R.err - 1 - ne);
-            if (k <= 0)
-                eo = false;
-            else
-                ne += (size_t)k;
-        }
-    }
-    close(po[0]);
-    close(pe[0]);
-    int st = 0;
-    if (oo || eo)
-        kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    R.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    R.status = tu_run(argv, R.out, sizeof R.out, R.err, sizeof R.err, 20000);
     return &R;
 }
 
@@ -315,9 +241,9 @@ static int setup(void **state)
     unsetenv("ROC_TLS_SERVER_NAME");
     unsetenv("ROC_NS");
     dir = tu_mkdtemp();
-    if (!dir || make_ca("ca") || make_ca("evilca") ||
-        make_cert("server", "localhost", "ca") ||
-        make_cert("client", "client1", "ca")) {
+    if (!dir || tu_make_ca(dir, "ca") || tu_make_ca(dir, "evilca") ||
+        tu_make_cert(dir, "server", "localhost", "ca") ||
+        tu_make_cert(dir, "client", "client1", "ca")) {
         fprintf(stderr, "cannot make test certificates with openssl\n");
         return -1;
     }

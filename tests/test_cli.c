@@ -72,52 +72,8 @@ static result *roc(const char *first, ...)
         argv[n++] = (char *)a;
     va_end(ap);
     argv[n] = NULL;
-
     memset(&R, 0, sizeof R);
-    int po[2], pe[2];
-    assert_int_equal(pipe(po), 0);
-    assert_int_equal(pipe(pe), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
-        close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(po[1]);
-    close(pe[1]);
-    size_t no = 0, ne = 0;
-    bool oo = true, eo = true;
-    uint64_t end = tu_now_ms() + 20000;
-    while ((oo || eo) && tu_now_ms() < end) {
-        struct pollfd fds[2] = {{oo ? po[0] : -1, POLLIN, 0},
-                                {eo ? pe[0] : -1, POLLIN, 0}};
-        if (poll(fds, 2, 100) <= 0)
-            continue;
-        if (oo && fds[0].revents) {
-            ssize_t k = read(po[0], R.out + no, sizeof R.out - 1 - no);
-            if (k <= 0)
-                oo = false;
-            else
-                no += (size_t)k;
-        }
-        if (eo && fds[1].revents) {
-            ssize_t k = read(pe[0], R.err + ne, sizeof R.err - 1 - ne);
-            if (k <= 0)
-                eo = false;
-            else
-                ne += (size_t)k;
-        }
-    }
-    close(po[0]);
-    close(pe[0]);
-    int st = 0;
-    if (oo || eo)
-        kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    R.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    R.status = tu_run(argv, R.out, sizeof R.out, R.err, sizeof R.err, 20000);
     return &R;
 }
 

@@ -19,48 +19,15 @@
 
 static char *dir;
 
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return system(cmd);
-}
-
-/* A CA (name) and a certificate (name) for host cn signed by ca; the
- * certificate and its key go into one PEM (nng wants them together). */
-static int make_ca(const char *name)
-{
-    return sh("cd %s && openssl req -x509 -newkey ec -pkeyopt "
-              "ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=%s "
-              "-keyout %s.key -out %s.pem 2>/dev/null",
-              dir, name, name, name);
-}
-
-static int make_cert(const char *name, const char *cn, const char *ca)
-{
-    return sh("cd %s && openssl req -newkey ec -pkeyopt "
-              "ec_paramgen_curve:prime256v1 -nodes -subj /CN=%s "
-              "-keyout %s.key -out %s.csr 2>/dev/null && "
-              "printf 'subjectAltName=DNS:%s\\n' > %s.ext && "
-              "openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key "
-              "-CAcreateserial -days 2 -extfile %s.ext -out %s.crt 2>/dev/null "
-              "&& cat %s.crt %s.key > %s.pem",
-              dir, cn, name, name, cn, name, name, ca, ca, name, name, name,
-              name, name);
-}
-
 static int setup_all(void **state)
 {
     (void)state;
     dir = tu_mkdtemp();
-    if (!dir || make_ca("ca") || make_ca("evilca") ||
-        make_cert("server", "localhost", "ca") ||
-        make_cert("other", "otherhost", "ca") ||
-        make_cert("evil", "localhost", "evilca") ||
-        make_cert("client", "client1", "ca")) {
+    if (!dir || tu_make_ca(dir, "ca") || tu_make_ca(dir, "evilca") ||
+        tu_make_cert(dir, "server", "localhost", "ca") ||
+        tu_make_cert(dir, "other", "otherhost", "ca") ||
+        tu_make_cert(dir, "evil", "localhost", "evilca") ||
+        tu_make_cert(dir, "client", "client1", "ca")) {
         fprintf(stderr, "cannot make test certificates with openssl\n");
         return -1;
     }

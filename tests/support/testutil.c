@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,4 +241,93 @@ const char *tu_errtext(const roc_error *e)
              roc_strerror(e->code), e->type ? e->type : "-",
              e->message ? e->message : "-");
     return buf;
+}
+
+int tu_run(char *const argv[], char *out, size_t olen, char *err, size_t elen,
+           int timeout_ms)
+{
+    int po[2], pe[2];
+    if (pipe(po) != 0)
+        return -1;
+    if (pipe(pe) != 0) {
+        close(po[0]), close(po[1]);
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(po[1]);
+    close(pe[1]);
+    size_t no = 0, ne = 0;
+    bool oo = true, eo = true;
+    uint64_t end = tu_now_ms() + (uint64_t)timeout_ms;
+    while ((oo || eo) && tu_now_ms() < end) {
+        struct pollfd fds[2] = {{oo ? po[0] : -1, POLLIN, 0},
+                                {eo ? pe[0] : -1, POLLIN, 0}};
+        if (poll(fds, 2, 100) <= 0)
+            continue;
+        if (oo && fds[0].revents) {
+            ssize_t k = read(po[0], out + no, olen - 1 - no);
+            if (k <= 0)
+                oo = false;
+            else
+                no += (size_t)k;
+        }
+        if (eo && fds[1].revents) {
+            ssize_t k = read(pe[0], err + ne, elen - 1 - ne);
+            if (k <= 0)
+                eo = false;
+            else
+                ne += (size_t)k;
+        }
+    }
+    out[no] = 0;
+    err[ne] = 0;
+    close(po[0]);
+    close(pe[0]);
+    int st = 0;
+    if (oo || eo)
+        kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int sh(const char *fmt, ...) ROC_PRINTF(1, 2);
+static int sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+int tu_make_ca(const char *dir, const char *name)
+{
+    return sh("cd %s && openssl req -x509 -newkey ec -pkeyopt "
+              "ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=%s "
+              "-keyout %s.key -out %s.pem 2>/dev/null",
+              dir, name, name, name);
+}
+
+int tu_make_cert(const char *dir, const char *name, const char *cn,
+                 const char *ca)
+{
+    return sh("cd %s && openssl req -newkey ec -pkeyopt "
+              "ec_paramgen_curve:prime256v1 -nodes -subj /CN=%s "
+              "-keyout %s.key -out %s.csr 2>/dev/null && "
+              "printf 'subjectAltName=DNS:%s\\n' > %s.ext && "
+              "openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key "
+              "-CAcreateserial -days 2 -extfile %s.ext -out %s.crt 2>/dev/null "
+              "&& cat %s.crt %s.key > %s.pem",
+              dir, cn, name, name, cn, name, name, ca, ca, name, name, name,
+              name, name);
 }

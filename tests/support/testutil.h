@@ -57,6 +57,19 @@ typedef struct tu_name_wait {
 } tu_name_wait;
 bool tu_name_state(void *arg);
 
+/* Runs argv[0] with argv, capturing stdout into out and stderr into err
+ * (NUL-terminated, cut at their sizes), killing it after timeout_ms.
+ * Returns its exit status, or -1 (killed, or could not run). */
+int tu_run(char *const argv[], char *out, size_t olen, char *err, size_t elen,
+           int timeout_ms);
+
+/* With openssl in dir: a CA (name.key, name.pem), and a certificate for
+ * host cn signed by ca, certificate and key in one name.pem (nng wants
+ * them together). 0 on success. */
+int tu_make_ca(const char *dir, const char *name);
+int tu_make_cert(const char *dir, const char *name, const char *cn,
+                 const char *ca);
+
 /* A roc-ns child process (nameserver/roc-ns of this build). */
 typedef struct tu_ns {
     pid_t pid;
