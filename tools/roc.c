@@ -446,18 +446,27 @@ static int ns_meta(int argc, char **argv)
     return ex;
 }
 
+/* For a command that takes no arguments: -1 to go on, else its exit
+ * status (--help printed, or a usage error). */
+static int no_args(int argc, char **argv, const char *usage, const char *help)
+{
+    if (argc == 0)
+        return -1;
+    if (is_help(argv[0])) {
+        printf("usage: roc %s\n%s\n", usage, help);
+        return 0;
+    }
+    return usage_error(usage, "unexpected argument '%s'", argv[0]);
+}
+
 static const char U_COUNT[] = "ns count";
 
 static int ns_count(int argc, char **argv)
 {
-    if (argc > 0) {
-        if (is_help(argv[0])) {
-            printf("usage: roc %s\nPrints the number of registrations.\n",
-                   U_COUNT);
-            return 0;
-        }
-        return usage_error(U_COUNT, "unexpected argument '%s'", argv[0]);
-    }
+    int ua = no_args(argc, argv, U_COUNT,
+                     "Prints the number of registrations.");
+    if (ua >= 0)
+        return ua;
     roc_ns *ns;
     if (ns_open(&ns))
         return EXIT_FAIL;
@@ -476,14 +485,10 @@ static const char U_NSPING[] = "ns ping";
 
 static int ns_ping(int argc, char **argv)
 {
-    if (argc > 0) {
-        if (is_help(argv[0])) {
-            printf("usage: roc %s\nChecks that the name server answers.\n",
-                   U_NSPING);
-            return 0;
-        }
-        return usage_error(U_NSPING, "unexpected argument '%s'", argv[0]);
-    }
+    int ua = no_args(argc, argv, U_NSPING,
+                     "Checks that the name server answers.");
+    if (ua >= 0)
+        return ua;
     roc_ns *ns;
     if (ns_open(&ns))
         return EXIT_FAIL;
