@@ -36,10 +36,14 @@ typedef struct roc_call_opts {
 
 /* Opens a proxy for uri. A ROC: URI connects lazily (at the first call).
  * ROCNAME:name and ROCMETA:tags ask the name server now (the URI's @url,
- * else ROC_NS, else one found on the LAN, else tcp://127.0.0.1:9090; see
- * naming.h) and bind to every URI registered (replicas: calls rotate, fail
- * over, and the name is asked again when none answers); ROCDISCOVER:name
- * browses the LAN (discovery.h). */
+ * which may list several, else ROC_NS, else those found on the LAN, else
+ * tcp://127.0.0.1:9090; see naming.h) and bind to every URI registered
+ * (replicas: calls rotate, fail over, and the name is asked again when
+ * none answers). A ROCNAME: proxy also follows its name through a name
+ * server watch shared by the process's proxies of that name: replicas
+ * registered or removed later are used or dropped without polling
+ * (ROC_NS_FOLLOW=0 turns this off). ROCDISCOVER:name browses the LAN
+ * (discovery.h). */
 ROC_API int roc_proxy_open(roc_proxy **p, const char *uri, roc_error *err);
 /* Closes the proxy; the shared connection stays while other proxies (or
  * futures) use it, and closes with the last of them (the server then sees
