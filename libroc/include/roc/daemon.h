@@ -106,7 +106,7 @@ typedef struct roc_daemon_opts {
     const char *announce_type; /* DNS-SD type (NULL: "_roc._tcp"); copied */
     /* Name server registrations (roc_daemon_register_name): */
     const char *ns_url;      /* as roc_ns_open takes it, a list allowed
-                                (NULL: ROC_NS, else one found on the LAN,
+                                (NULL: ROC_NS, else those found on the LAN,
                                 else the default); copied */
     unsigned ns_ttl_s;       /* the lease's TTL, 1 to 3600 s (0: 10) */
     const char *ns_host;     /* host put in the registered URIs, a name or

@@ -86,9 +86,9 @@ ROC_API void roc_ns_close(roc_ns *ns);
 ROC_API const char *roc_ns_uri(const roc_ns *ns);
 ROC_API void roc_ns_set_timeout(roc_ns *ns, int timeout_ms);
 
-/* The name server URL used when none is given: ROC_NS, else one found on
- * the LAN (a thread-local copy, valid until the thread's next call), else
- * the default. */
+/* The name server URL (or list) used when none is given: ROC_NS, else those
+ * found on the LAN (a thread-local copy, valid until the thread's next
+ * call), else the default. */
 ROC_API const char *roc_ns_default_url(void);
 
 /* Registers uri ("ROC:id@url") under name with n_meta tags (meta may be
