@@ -227,6 +227,49 @@ static void test_server_sigint_clean_exit(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* A server that stops reading (SIGSTOP: its connection stays open) never
+ * blocks a oneway caller: calls queue up to 8 MiB, then fail at once with
+ * ROC_EBUSY. */
+static void test_oneway_to_stopped_server_busy(void **state)
+{
+    (void)state;
+    char url[512];
+    server s;
+    server_start(&s, fresh_url("tcp", url, sizeof url));
+    roc_proxy *p = NULL;
+    roc_error err = ROC_ERROR_INIT;
+    assert_ok(roc_proxy_open(&p, s.uri, &err), &err);
+    roc_arena *a = NULL;
+    assert_int_equal(roc_arena_new(&a), 0);
+    roc_value *r = NULL;
+    assert_ok(roc_proxy_call(p, "echo",
+                             roc_value_arrayv(a, 1, roc_value_int(a, 1)), &r,
+                             a, &err),
+              &err);
+    assert_int_equal(kill(s.pid, SIGSTOP), 0);
+    static uint8_t chunk[256 * 1024];
+    roc_value *args =
+        roc_value_arrayv(a, 1, roc_value_bin(a, chunk, sizeof chunk));
+    int rc = 0, n = 0;
+    uint64_t t0 = tu_now_ms();
+    for (; n < 200 && (rc = roc_proxy_oneway(p, "echo", args, &err)) == 0; n++)
+        ;
+    uint64_t took = tu_now_ms() - t0;
+    assert_int_equal(rc, ROC_EBUSY);
+    assert_non_null(strstr(err.message, "does not read"));
+    /* the kernel's buffers take a few MiB, the queue 8: 256 KiB calls */
+    assert_true(n >= 16 && n < 200);
+    assert_true(took < 5000);
+    print_message("    server stopped: %d oneway calls of 256 KiB queued in "
+                  "%llu ms, then ROC_EBUSY\n",
+                  n, (unsigned long long)took);
+    roc_error_clear(&err);
+    assert_int_equal(kill(s.pid, SIGCONT), 0);
+    roc_proxy_close(p);
+    roc_arena_free(a);
+    assert_int_equal(server_stop(&s), 0);
+}
+
 static void test_server_bad_url(void **state)
 {
     (void)state;
@@ -546,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_calls_tcp),
         cmocka_unit_test(test_calls_ipc),
         cmocka_unit_test(test_server_sigint_clean_exit),
+        cmocka_unit_test(test_oneway_to_stopped_server_busy),
         cmocka_unit_test(test_server_bad_url),
         cmocka_unit_test(test_server_address_in_use),
         cmocka_unit_test(test_restart_redial_tcp),
