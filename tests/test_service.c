@@ -721,6 +721,68 @@ static void test_events_in_order_and_by_prefix(void **state)
     roc_proxy_close(p);
 }
 
+typedef struct evlog_want {
+    evlog *l;
+    int n;
+} evlog_want;
+
+static bool got_n(void *arg)
+{
+    evlog_want *w = arg;
+    pthread_mutex_lock(&w->l->m);
+    bool ok = w->l->n >= w->n;
+    pthread_mutex_unlock(&w->l->m);
+    return ok;
+}
+
+static void on_event_slow_first(const char *topic, const roc_value *v,
+                                void *arg)
+{
+    int64_t x = -1;
+    roc_value_get_int(v, &x);
+    if (x == 0)
+        usleep(300 * 1000); /* the handler is busy while a burst arrives */
+    on_event(topic, v, arg);
+}
+
+/* A burst of 600 events while the subscriber's handler is busy: all are
+ * queued (1024 at each end), none lost, in order. */
+static void test_events_burst_while_handler_busy(void **state)
+{
+    fix *f = *state;
+    char evurl[256];
+    tu_url(g_transport, evurl, sizeof evurl);
+    if (!roc_daemon_events_url(f->d))
+        assert_ok(roc_daemon_events_open(f->d, evurl, &f->err), &f->err);
+    char uri[300];
+    snprintf(uri, sizeof uri, "ROC:service@%s", f->url);
+    roc_proxy *p = NULL;
+    assert_ok(roc_proxy_open(&p, uri, &f->err), &f->err);
+    evlog l = {PTHREAD_MUTEX_INITIALIZER, 0, -1, true, 0, "burst.", 0};
+    roc_subscription *s = NULL;
+    assert_ok(roc_subscribe(p, "burst.", on_event_slow_first, &l, &s,
+                            &f->err),
+              &f->err);
+    roc_value *probe = roc_value_int(f->a, -1);
+    uint64_t end = tu_now_ms() + 5000;
+    for (bool ok = false; !ok && tu_now_ms() < end; usleep(5000)) {
+        roc_daemon_publish(f->d, "burst.probe", probe, NULL);
+        pthread_mutex_lock(&l.m);
+        ok = l.probes > 0;
+        pthread_mutex_unlock(&l.m);
+    }
+    for (int i = 0; i < 600; i++)
+        assert_ok(roc_daemon_publish(f->d, "burst.x", roc_value_int(f->a, i),
+                                     &f->err),
+                  &f->err);
+    evlog_want w = {&l, 600};
+    assert_true(tu_wait_for(got_n, &w, 10000));
+    assert_int_equal(l.n, 600);
+    assert_true(l.in_order);
+    roc_unsubscribe(s);
+    roc_proxy_close(p);
+}
+
 /* ------------------------------------------------------------ children */
 
 static int child_connect_and_wait(const char *url)
@@ -793,6 +855,7 @@ int main(int argc, char **argv)
         T(test_nested_callbacks),
         T(test_async_1000_on_one_connection),
         T(test_events_in_order_and_by_prefix),
+        T(test_events_burst_while_handler_busy),
     };
     int fails = cmocka_run_group_tests_name("service/tcp", tests, group_tcp, NULL);
     fails += cmocka_run_group_tests_name("service/ipc", tests, group_ipc, NULL);
