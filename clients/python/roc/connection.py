@@ -658,10 +658,19 @@ class Connection:
             pings, self.pings = self.pings, {}
             for ctx in self.running.values():
                 ctx.cancelled = True
+        # Shut the socket first: a sender blocked in sendall (it holds
+        # send_lock) fails at once. Then close under send_lock: closing an
+        # SSL socket while another thread writes through it aborts the
+        # process inside OpenSSL.
         try:
-            self.sock.close()
+            transport.raw_socket(self.sock).shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        with self.send_lock:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
         for fut in list(pending.values()) + list(pings.values()):
             err = self.close_error or errors.ConnectionClosed(
                 "%s: %s" % (self.url, why))

@@ -7,6 +7,7 @@ import hashlib
 import os
 import socket
 import struct
+import threading
 
 from . import security
 from .errors import CommunicationError, ConnectionRefused
@@ -198,6 +199,10 @@ class WebSocket:
         self.buf = bytearray()
         self.raw = bytearray(leftover)
         self.closed = False
+        # One writer at a time: the reader answers pings and close frames
+        # while the connection sends, and close() must not free an SSL
+        # socket under a write.
+        self.wlock = threading.Lock()
 
     @classmethod
     def connect(cls, addr, url, timeout, tls=None):
@@ -250,7 +255,8 @@ class WebSocket:
         else:
             hdr = struct.pack("!BBQ", 0x80 | opcode, 0xFF, n)
         body = bytes(b ^ mask[i & 3] for i, b in enumerate(payload)) if n < 256 else _mask(payload, mask)
-        self.sock.sendall(hdr + mask + body)
+        with self.wlock:
+            self.sock.sendall(hdr + mask + body)
 
     def sendall(self, data):
         self._send_frame(0x2, bytes(data))
@@ -311,7 +317,18 @@ class WebSocket:
             pass
 
     def close(self):
-        self.sock.close()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        with self.wlock:
+            self.sock.close()
+
+
+def raw_socket(sock):
+    """The socket under a connection's transport (the WebSocket's own
+    socket, or the socket itself)."""
+    return sock.sock if isinstance(sock, WebSocket) else sock
 
 
 def _mask(payload, mask):

@@ -18,6 +18,7 @@ import support
 
 import roc
 from roc import codec, security
+from roc.connection import Connection
 
 D = None  # the temporary directory
 
@@ -320,6 +321,36 @@ class AuthorizeTests(unittest.TestCase):
 class TLSTests(unittest.TestCase):
     def tearDown(self):
         reset()
+
+    def test_close_races_peer_close(self):
+        # The C daemon closes as soon as it reads bye, while this side
+        # still writes its WebSocket close frame (or closes a TLS socket
+        # another thread writes to). Freeing the SSL socket under that
+        # write crashed the interpreter about once in 300 closes.
+        for url in ("wss://localhost:0/roc", "tls+tcp://localhost:0"):
+            srv = c_echo("--tls-cert", P("server.pem"), url)
+            try:
+                roc.set_client_tls(ca_file=P("ca.pem"))
+                obj, _, addr = srv.uri.partition("@")
+                obj = obj[len("ROC:"):]
+                bad = []
+
+                def churn():
+                    # Own connections (a proxy would share one per URL).
+                    for i in range(100):
+                        c = Connection.dial(addr)
+                        if c.call(obj, "add", [i, 1]).result(10) != i + 1:
+                            bad.append(i)
+                        c.close()
+                ts = [threading.Thread(target=churn) for _ in range(3)]
+                for t in ts:
+                    t.start()
+                for t in ts:
+                    t.join()
+                self.assertEqual(bad, [], url)
+            finally:
+                reset()
+                self.assertEqual(srv.stop(), 0)
 
     def test_py_client_c_daemon_tls_tcp_and_wss(self):
         for url in ("tls+tcp://localhost:0", "wss://localhost:0/roc"):
