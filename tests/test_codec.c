@@ -175,6 +175,59 @@ static void test_codec_bytes_containers(void **state)
     roc_buf_free(&b);
 }
 
+/* The encoder writes headers itself (not through msgpack-c's packer): every
+ * width boundary is checked. */
+static void head_is(roc_arena *a, const roc_value *v, const char *want,
+                    size_t wlen, size_t total)
+{
+    roc_buf b = enc(v);
+    assert_int_equal(b.len, total);
+    assert_memory_equal(b.data, want, wlen);
+    assert_true(roc_value_equal(v, dec(a, b.data, b.len)));
+    roc_buf_free(&b);
+}
+
+static void test_codec_bytes_boundaries(void **state)
+{
+    roc_arena *a = *state;
+    BYTES(roc_value_int(a, 65535), "\xcd\xff\xff");
+    BYTES(roc_value_int(a, 4294967295), "\xce\xff\xff\xff\xff");
+    BYTES(roc_value_int(a, -128), "\xd0\x80");
+    BYTES(roc_value_int(a, -32768), "\xd1\x80\x00");
+    BYTES(roc_value_int(a, -32769), "\xd2\xff\xff\x7f\xff");
+    BYTES(roc_value_int(a, INT32_MIN), "\xd2\x80\x00\x00\x00");
+    BYTES(roc_value_int(a, (int64_t)INT32_MIN - 1),
+          "\xd3\xff\xff\xff\xff\x7f\xff\xff\xff");
+    BYTES(roc_value_uint(a, 255), "\xcc\xff");
+    BYTES(roc_value_float(a, -0.0), "\xcb\x80\x00\x00\x00\x00\x00\x00\x00");
+    static char s[70000];
+    memset(s, 'y', sizeof s - 1);
+    s[31] = 0;
+    head_is(a, roc_value_str(a, s), "\xbf", 1, 32);
+    s[31] = 'y';
+    s[255] = 0;
+    head_is(a, roc_value_str(a, s), "\xd9\xff", 2, 257);
+    s[255] = 'y';
+    s[256] = 0;
+    head_is(a, roc_value_str(a, s), "\xda\x01\x00", 3, 259);
+    s[256] = 'y';
+    s[65536] = 0;
+    head_is(a, roc_value_str(a, s), "\xdb\x00\x01\x00\x00", 5, 65541);
+    head_is(a, roc_value_array(a, 15), "\x9f", 1, 16);
+    head_is(a, roc_value_array(a, 65536), "\xdd\x00\x01\x00\x00", 5,
+            5 + 65536);
+    roc_value *m = roc_value_map(a, 16);
+    for (size_t i = 0; i < 16; i++)
+        roc_value_map_set(m, i, roc_value_int(a, (int64_t)i), roc_value_nil(a));
+    head_is(a, m, "\xde\x00\x10", 3, 3 + 32);
+    /* an invalid UTF-8 string inside an array is still refused */
+    roc_value *arr = roc_value_arrayv(a, 2, roc_value_int(a, 1),
+                                      roc_value_strn(a, "\xff", 1));
+    roc_buf b = {0};
+    assert_int_not_equal(roc_encode(&b, arr, NULL), 0);
+    roc_buf_free(&b);
+}
+
 static void test_codec_bytes_refs(void **state)
 {
     roc_arena *a = *state;
@@ -712,6 +765,7 @@ int main(void)
         T(test_codec_bytes_ints),
         T(test_codec_bytes_str_bin),
         T(test_codec_bytes_containers),
+        T(test_codec_bytes_boundaries),
         T(test_codec_bytes_refs),
         T(test_codec_roundtrip_ints),
         T(test_codec_roundtrip_uints),

@@ -71,6 +71,10 @@ static inline int roci_buf_reserve(roc_buf *b, size_t extra)
 }
 int roci_pack_value(msgpack_packer *pk, const roc_value *v, unsigned depth);
 int roci_pack_str(msgpack_packer *pk, const char *s, size_t len);
+/* An unsigned integer, and an array or map header (written directly when
+ * the packer writes into a roc_buf). */
+int roci_pack_u64(msgpack_packer *pk, uint64_t v);
+int roci_pack_container(msgpack_packer *pk, bool map, uint32_t n);
 
 bool roci_utf8_valid(const uint8_t *s, size_t n);
 

@@ -95,9 +95,12 @@ typedef struct tls_state {
     bool has_cv;
 } tls_state;
 
+static _Thread_local tls_state *tl_cached; /* no key look-up per use */
+
 static void tl_free(void *p)
 {
     tls_state *t = p;
+    tl_cached = NULL; /* key destructors run on the exiting thread */
     if (t->aio)
         nng_aio_free(t->aio);
     if (t->has_cv)
@@ -113,6 +116,8 @@ static void tl_init(void)
 
 static tls_state *tls(void)
 {
+    if (tl_cached)
+        return tl_cached;
     pthread_once(&tl_once, tl_init);
     tls_state *t = pthread_getspecific(tl_key);
     if (!t) {
@@ -121,6 +126,7 @@ static tls_state *tls(void)
             return NULL;
         pthread_setspecific(tl_key, t);
     }
+    tl_cached = t;
     return t;
 }
 
@@ -169,13 +175,18 @@ roci_seg *roci_scratch_seg(void)
 
 /* ------------------------------------------------------ frames */
 
-static void frame_head(msgpack_packer *pk, uint32_t nelem, unsigned kind)
+/* The length prefix (filled in by roci_frame_end), the envelope's array
+ * header (nelem < 16), the version and the kind (< 128), written directly. */
+static void frame_head(roc_buf *b, uint32_t nelem, unsigned kind)
 {
-    static const char zero[4] = {0, 0, 0, 0};
-    msgpack_pack_str_body(pk, zero, 4); /* raw append of the prefix */
-    msgpack_pack_array(pk, nelem);
-    msgpack_pack_uint8(pk, 1);
-    msgpack_pack_uint8(pk, (uint8_t)kind);
+    if (b->cap < 8 && roci_buf_grow(b, 8) != 0)
+        return; /* roci_frame_end sees the empty buffer */
+    uint8_t *p = b->data;
+    p[0] = p[1] = p[2] = p[3] = 0;
+    p[4] = (uint8_t)(0x90 | (nelem & 15));
+    p[5] = 1;
+    p[6] = (uint8_t)(kind & 0x7f);
+    b->len = 7;
 }
 
 void roci_frame_begin(msgpack_packer *pk, roc_buf *b, uint32_t nelem,
@@ -183,7 +194,7 @@ void roci_frame_begin(msgpack_packer *pk, roc_buf *b, uint32_t nelem,
 {
     b->len = 0;
     roci_packer_init(pk, b);
-    frame_head(pk, nelem, kind);
+    frame_head(b, nelem, kind);
 }
 
 void roci_frame_begin_seg(msgpack_packer *pk, roci_wbuf *w, uint32_t nelem,
@@ -194,7 +205,7 @@ void roci_frame_begin_seg(msgpack_packer *pk, roci_wbuf *w, uint32_t nelem,
     w->seg->ptr = NULL;
     w->seg->len = 0;
     roci_packer_init_seg(pk, w);
-    frame_head(pk, nelem, kind);
+    frame_head(w->b, nelem, kind);
 }
 
 int roci_frame_end_seg(roc_buf *b, const roci_seg *seg)
@@ -845,7 +856,7 @@ int roci_conn_send_error(roci_conn *c, uint64_t id, int wire_code,
         return ROC_ENOMEM;
     msgpack_packer pk;
     roci_frame_begin(&pk, b, 4, ROCI_ERROR);
-    msgpack_pack_uint64(&pk, id);
+    roci_pack_u64(&pk, id);
     msgpack_pack_array(&pk, 4);
     msgpack_pack_int64(&pk, wire_code);
     roci_pack_str(&pk, type, strlen(type));
@@ -853,7 +864,7 @@ int roci_conn_send_error(roci_conn *c, uint64_t id, int wire_code,
     if (roci_pack_value(&pk, data, 0) != 0) {
         /* data that cannot be encoded: send the error without it */
         roci_frame_begin(&pk, b, 4, ROCI_ERROR);
-        msgpack_pack_uint64(&pk, id);
+        roci_pack_u64(&pk, id);
         msgpack_pack_array(&pk, 4);
         msgpack_pack_int64(&pk, wire_code);
         roci_pack_str(&pk, type, strlen(type));
@@ -1249,7 +1260,7 @@ void roci_conn_send_cancel(roci_conn *c, uint64_t id)
         return;
     msgpack_packer pk;
     roci_frame_begin(&pk, b, 3, ROCI_CANCEL);
-    msgpack_pack_uint64(&pk, id);
+    roci_pack_u64(&pk, id);
     if (roci_frame_end(b) == 0)
         roci_conn_send(c, b->data, b->len, NULL);
 }

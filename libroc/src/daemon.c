@@ -390,7 +390,7 @@ static void reply_result(roc_call *c, const roc_value *result)
     msgpack_packer pk;
     roci_wbuf w = {b, seg};
     roci_frame_begin_seg(&pk, &w, 4, ROCI_RESULT);
-    msgpack_pack_uint64(&pk, c->id);
+    roci_pack_u64(&pk, c->id);
     roci_pack_set_export(roci_export_on, c->conn); /* results may be callbacks */
     int rc = roci_pack_value(&pk, result, 0);
     roci_pack_set_export(NULL, NULL);

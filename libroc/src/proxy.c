@@ -565,7 +565,7 @@ static int encode_call(roc_buf *b, roci_seg *seg, roci_conn *export_conn,
         roci_frame_begin_seg(&pk, &w, 7, kind);
     else
         roci_frame_begin(&pk, b, 7, kind);
-    msgpack_pack_uint64(&pk, id);
+    roci_pack_u64(&pk, id);
     int rc = roci_pack_str(&pk, object, strlen(object));
     if (!rc)
         rc = roci_pack_str(&pk, method, strlen(method));
@@ -576,13 +576,13 @@ static int encode_call(roc_buf *b, roci_seg *seg, roci_conn *export_conn,
         rc = roci_pack_value(&pk, args, 0);
         roci_pack_set_export(NULL, NULL);
     } else
-        rc = msgpack_pack_array(&pk, 0) ? ROC_ENOMEM : 0;
+        rc = roci_pack_container(&pk, false, 0);
     if (rc)
         return rc;
-    msgpack_pack_map(&pk, (timeout_ms > 0) + (trace != NULL));
+    roci_pack_container(&pk, true, (timeout_ms > 0) + (trace != NULL));
     if (timeout_ms > 0) {
         roci_pack_str(&pk, "deadline", 8);
-        msgpack_pack_uint32(&pk, (uint32_t)timeout_ms);
+        roci_pack_u64(&pk, (uint32_t)timeout_ms);
     }
     if (trace) {
         roci_pack_str(&pk, "trace", 5);
@@ -827,7 +827,8 @@ struct roc_future {
     atomic_int refs;
     roci_conn *c;
     bool uses;  /* counts as a user of a shared (registry) connection */
-    bool done;
+    atomic_bool done; /* set under mtx; read without it on fast paths */
+    atomic_bool unclaimed; /* counted in c->done_unclaimed */
     int rc;
     roc_error err;
     uint8_t *reply;       /* the result's bytes: small ones in inline_reply */
@@ -849,15 +850,61 @@ static pthread_mutex_t fut_pool_mtx = PTHREAD_MUTEX_INITIALIZER;
 static roc_future *fut_pool;
 static size_t fut_pool_n;
 
+/* Each thread keeps a few freed futures of its own first (no lock on a
+ * pipeline, where one thread issues and frees); they go back to the shared
+ * pool when the thread exits. */
+#define FUT_TL_MAX 128
+static _Thread_local struct {
+    roc_future *head;
+    int n;
+    bool keyed;
+} tl_fut;
+static pthread_key_t fut_key;
+static pthread_once_t fut_key_once = PTHREAD_ONCE_INIT;
+
+static void fut_tl_drain(void *arg)
+{
+    (void)arg;
+    while (tl_fut.head) {
+        roc_future *f = tl_fut.head;
+        tl_fut.head = f->pool_next;
+        pthread_mutex_lock(&fut_pool_mtx);
+        bool keep = fut_pool_n < FUT_POOL_MAX;
+        if (keep) {
+            f->pool_next = fut_pool;
+            fut_pool = f;
+            fut_pool_n++;
+        }
+        pthread_mutex_unlock(&fut_pool_mtx);
+        if (!keep) {
+            pthread_cond_destroy(&f->cv);
+            pthread_mutex_destroy(&f->mtx);
+            free(f);
+        }
+    }
+    tl_fut.n = 0;
+}
+
+static void fut_key_init(void)
+{
+    pthread_key_create(&fut_key, fut_tl_drain);
+}
+
 static roc_future *fut_alloc(void)
 {
-    pthread_mutex_lock(&fut_pool_mtx);
-    roc_future *f = fut_pool;
+    roc_future *f = tl_fut.head;
     if (f) {
-        fut_pool = f->pool_next;
-        fut_pool_n--;
+        tl_fut.head = f->pool_next;
+        tl_fut.n--;
+    } else {
+        pthread_mutex_lock(&fut_pool_mtx);
+        f = fut_pool;
+        if (f) {
+            fut_pool = f->pool_next;
+            fut_pool_n--;
+        }
+        pthread_mutex_unlock(&fut_pool_mtx);
     }
-    pthread_mutex_unlock(&fut_pool_mtx);
     if (f) {
         pthread_mutex_t m = f->mtx;
         pthread_cond_t cv = f->cv;
@@ -885,6 +932,17 @@ static void fut_unref(roc_future *f)
                 unuse_conn(f->c);
             roci_conn_unref(f->c);
         }
+        if (tl_fut.n < FUT_TL_MAX) {
+            if (!tl_fut.keyed) { /* so that the thread's exit drains them */
+                pthread_once(&fut_key_once, fut_key_init);
+                pthread_setspecific(fut_key, &tl_fut);
+                tl_fut.keyed = true;
+            }
+            f->pool_next = tl_fut.head;
+            tl_fut.head = f;
+            tl_fut.n++;
+            return;
+        }
         pthread_mutex_lock(&fut_pool_mtx);
         if (fut_pool_n < FUT_POOL_MAX) {
             f->pool_next = fut_pool;
@@ -905,6 +963,13 @@ static void fut_finish(roc_future *f, int rc)
 {
     pthread_mutex_lock(&f->mtx);
     f->rc = rc;
+    if (!f->cb) {
+        /* marked first: a concurrent roc_future_free may take the mark and
+         * count down before this counts up (the count dips below zero) */
+        atomic_store(&f->unclaimed, true);
+        atomic_fetch_add_explicit(&f->c->done_unclaimed, 1,
+                                  memory_order_relaxed);
+    }
     f->done = true;
     pthread_cond_broadcast(&f->cv);
     if (f->waiter) /* under f->mtx: the waiter cannot go away meanwhile */
@@ -999,10 +1064,12 @@ int roc_proxy_call_async(roc_proxy *p, const char *method,
         return encode_fail(err, rc, method);
     }
     /* A lone call is written at once (no hand-off). Calls issued while
-     * others are in flight on the connection are held back and leave
+     * others are in flight on the connection, or while completed futures
+     * wait for their owner (a pipeline refilling), are held back and leave
      * together when the caller waits (or a callback is attached, or the
      * queue grows): pipelined calls share one gather write. */
-    if (atomic_load(&c->npending_hint) > 1)
+    if (atomic_load(&c->npending_hint) > 1 ||
+        atomic_load_explicit(&c->done_unclaimed, memory_order_relaxed) > 0)
         roci_conn_send_deferred(c, b->data, b->len);
     else
         roci_conn_send(c, b->data, b->len, roci_thread_aio());
@@ -1028,6 +1095,8 @@ int roc_future_wait(roc_future *f, int timeout_ms)
 {
     if (!f)
         return ROC_EINVAL;
+    if (atomic_load_explicit(&f->done, memory_order_acquire))
+        return 0; /* pipelined replies are mostly in already */
     pthread_mutex_lock(&f->mtx);
     if (!f->done)
         roci_conn_flush(f->c, roci_thread_aio()); /* held-back calls go */
@@ -1119,8 +1188,8 @@ int roc_future_on_complete(roc_future *f, void (*cb)(roc_future *, void *),
 
 void roc_future_cancel(roc_future *f)
 {
-    if (!f)
-        return;
+    if (!f || atomic_load_explicit(&f->done, memory_order_acquire))
+        return; /* done: no longer pending */
     if (roci_conn_remove_pending(f->c, &f->p)) {
         roci_conn_send_cancel(f->c, f->p.id);
         roc_error_set(&f->err, ROC_ECANCELED, "%s was cancelled", f->desc);
@@ -1133,6 +1202,9 @@ void roc_future_free(roc_future *f)
     if (!f)
         return;
     roc_future_cancel(f);
+    if (atomic_exchange(&f->unclaimed, false))
+        atomic_fetch_sub_explicit(&f->c->done_unclaimed, 1,
+                                  memory_order_relaxed);
     fut_unref(f);
 }
 

@@ -184,6 +184,10 @@ struct roci_conn {
     uint64_t idle_since;
     size_t npending;
     atomic_size_t npending_hint; /* npending, readable without mtx */
+    /* futures completed on this connection that their owner has not freed
+     * yet: while there are some, the owner is working through a pipeline
+     * and new calls are held back to leave together (roc_future_free) */
+    atomic_int done_unclaimed;
     uint64_t next_id;
     int close_code;
     char close_why[160];
