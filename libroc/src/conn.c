@@ -33,6 +33,30 @@ uint64_t roci_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t roci_deadline_ms(int timeout_ms)
+{
+    /* the coarse clock (a memory read, not a clock read): it lags by up to
+     * its resolution, which is added so that a deadline is never early;
+     * deadlines are checked every 10 ms anyway (reaper.c) */
+    static _Atomic uint64_t res_ms; /* 0: not known yet */
+    uint64_t r = atomic_load_explicit(&res_ms, memory_order_relaxed);
+    if (!r) {
+        struct timespec rs;
+        r = clock_getres(CLOCK_MONOTONIC_COARSE, &rs) == 0 && rs.tv_sec == 0
+                ? (uint64_t)rs.tv_nsec / 1000000u + 1
+                : 0;
+        if (!r || r > 20) /* no usable coarse clock: the fine one */
+            r = UINT64_MAX;
+        atomic_store_explicit(&res_ms, r, memory_order_relaxed);
+    }
+    if (r == UINT64_MAX)
+        return roci_now_ms() + (uint64_t)timeout_ms;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + r +
+           (uint64_t)timeout_ms;
+}
+
 int roci_nng_err(int rv)
 {
     switch (rv) {
@@ -393,6 +417,7 @@ void roci_conn_destroy(roci_conn *c)
         nng_stream_dialer_free(c->dialer);
     roc_buf_free(&c->out);
     roc_buf_free(&c->next);
+    roc_buf_free(&c->cork);
     free(c->out_seg_owner);
     free(c->rbuf);
     free(c->url);
@@ -667,9 +692,34 @@ static void wr_cb(void *arg)
     roci_conn_unref(c);
 }
 
+/* the connection whose batch this thread parses (see roci_conn.cork) */
+static _Thread_local roci_conn *tl_parsing;
+
+/* Moves the parsing thread's held replies to next (under mtx). */
+static int merge_cork_locked(roci_conn *c)
+{
+    if (!c->cork.len)
+        return 0;
+    if (!c->next.len) {
+        roc_buf t = c->next;
+        c->next = c->cork;
+        c->cork = t;
+        c->cork.len = 0;
+        return 0;
+    }
+    if (roci_buf_reserve(&c->next, c->cork.len) != 0)
+        return ROC_ENOMEM;
+    memcpy(c->next.data + c->next.len, c->cork.data, c->cork.len);
+    c->next.len += c->cork.len;
+    c->cork.len = 0;
+    return 0;
+}
+
 static int append_locked(roci_conn *c, const uint8_t *frame, size_t len,
                          const roci_seg *seg)
 {
+    if (tl_parsing == c && merge_cork_locked(c) != 0)
+        return ROC_ENOMEM;
     size_t sl = seg && seg->ptr ? seg->len : 0;
     if (roci_buf_reserve(&c->next, len + sl) != 0)
         return ROC_ENOMEM;
@@ -713,6 +763,17 @@ static int send_impl(roci_conn *c, const uint8_t *frame, size_t len,
                      const roci_seg *seg, nng_aio *sync_aio, roc_buf *owned,
                      void *seg_owner)
 {
+    if (tl_parsing == c && !(seg && seg->ptr)) {
+        /* a reply made while this thread parses c's batch: held without
+         * the lock, it leaves with the batch's other replies */
+        if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == ROCI_ST_CLOSED)
+            return ROC_ECLOSED;
+        if (roci_buf_reserve(&c->cork, len) != 0)
+            return ROC_ENOMEM;
+        memcpy(c->cork.data + c->cork.len, frame, len);
+        c->cork.len += len;
+        return 0;
+    }
     pthread_mutex_lock(&c->mtx);
     if (c->state == ROCI_ST_CLOSED) {
         pthread_mutex_unlock(&c->mtx);
@@ -961,6 +1022,8 @@ static int parse_frames(roci_conn *c)
     pthread_mutex_lock(&c->mtx);
     c->corked = true;
     pthread_mutex_unlock(&c->mtx);
+    roci_conn *outer = tl_parsing;
+    tl_parsing = c;
     bool parked = false;
     for (;;) {
         if (c->state == ROCI_ST_CLOSED || c->state == ROCI_ST_LINGER) {
@@ -1006,8 +1069,11 @@ static int parse_frames(roci_conn *c)
         c->rlen -= c->roff;
         c->roff = 0;
     }
+    tl_parsing = outer;
     pthread_mutex_lock(&c->mtx);
     c->corked = false;
+    if (merge_cork_locked(c) != 0)
+        c->cork.len = 0; /* out of memory: those replies are lost */
     if (!c->sending && c->next.len && c->state != ROCI_ST_CLOSED)
         swap_and_send_locked(c);
     bool flushed_close = c->close_when_flushed && !c->sending &&

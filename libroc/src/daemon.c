@@ -27,6 +27,7 @@ typedef struct dobj {
     pthread_mutex_t serial;
     atomic_int refs;
     atomic_bool withdrawn; /* exports: no new calls */
+    atomic_bool unlisted;  /* unregistered: per-connection caches let go */
     atomic_int active;     /* calls running in it */
 } dobj;
 
@@ -58,6 +59,11 @@ typedef struct dconn {
     dsess *sessions;
     roc_call *running;  /* worker calls, for cancel */
     dexp *exports;      /* objects this side exports on the connection */
+    atomic_bool has_exports; /* exports != NULL, without mtx */
+    /* the object of the connection's last call (a reference), touched
+     * only by the thread parsing the connection's frames: pipelined calls
+     * to one object skip the daemon's table */
+    dobj *last_obj;
     atomic_uint inline_active; /* inline calls running now */
     /* a client's own service on this connection (a copy) */
     roc_service client_svc;
@@ -278,6 +284,7 @@ int roc_daemon_unregister(roc_daemon *d, const char *object_id)
             dobj *o = *pp;
             *pp = o->next;
             d->nobjs--;
+            atomic_store(&o->unlisted, true);
             pthread_rwlock_unlock(&d->objs_lock);
             obj_unref(o);
             roci_discovery_object(d, NULL, object_id, NULL, false);
@@ -634,7 +641,7 @@ static void on_call(roci_conn *conn, roci_incoming *in)
         }
     }
     dobj *o = NULL;
-    if (dc) {
+    if (dc && atomic_load_explicit(&dc->has_exports, memory_order_acquire)) {
         /* objects exported on this very connection come first */
         pthread_mutex_lock(&dc->mtx);
         for (dexp *x = dc->exports; x; x = x->next) {
@@ -649,8 +656,24 @@ static void on_call(roci_conn *conn, roci_incoming *in)
         }
         pthread_mutex_unlock(&dc->mtx);
     }
-    if (!o)
+    if (!o && dc) {
+        dobj *lo = dc->last_obj;
+        if (lo && lo->id_len == in->object_len &&
+            memcmp(lo->id, in->object, in->object_len) == 0 &&
+            !atomic_load_explicit(&lo->unlisted, memory_order_acquire)) {
+            o = lo;
+            atomic_fetch_add(&o->refs, 1);
+        }
+    }
+    if (!o) {
         o = obj_find(d, in->object, in->object_len);
+        if (o && dc) {
+            if (dc->last_obj)
+                obj_unref(dc->last_obj);
+            atomic_fetch_add(&o->refs, 1);
+            dc->last_obj = o;
+        }
+    }
     if (!o) {
         early_error(conn, in, ROC_ENOOBJ, "no object '%.*s' on this daemon",
                     ol, in->object);
@@ -838,6 +861,8 @@ static void on_free(roci_conn *conn)
         return;
     roc_daemon *d = dc->d;
     disconnect(conn);
+    if (dc->last_obj)
+        obj_unref(dc->last_obj);
     while (dc->exports) {
         dexp *x = dc->exports;
         dc->exports = x->next;
@@ -1721,6 +1746,7 @@ static int export_install(roci_conn *conn, dobj *obj, const char *alias)
     atomic_fetch_add(&obj->refs, 1);
     x->next = dc->exports;
     dc->exports = x;
+    atomic_store_explicit(&dc->has_exports, true, memory_order_release);
     pthread_mutex_unlock(&dc->mtx);
     return 0;
 }

@@ -53,6 +53,11 @@ static void use_conn(roci_conn *c)
 
 static void unuse_conn(roci_conn *c)
 {
+    /* not the last user (the common case: the proxy is one): no lock */
+    int n = atomic_load(&c->users);
+    while (n > 1)
+        if (atomic_compare_exchange_weak(&c->users, &n, n - 1))
+            return;
     /* under reg_mtx, so that get_conn never hands out a connection that is
      * about to close for want of users */
     pthread_mutex_lock(&reg_mtx);
@@ -828,7 +833,8 @@ struct roc_future {
     roci_conn *c;
     bool uses;  /* counts as a user of a shared (registry) connection */
     atomic_bool done; /* set under mtx; read without it on fast paths */
-    atomic_bool unclaimed; /* counted in c->done_unclaimed */
+    bool counted; /* in c->done_unclaimed (under mtx, then done is set) */
+    bool freed;   /* the owner let go before completion (under mtx) */
     int rc;
     roc_error err;
     uint8_t *reply;       /* the result's bytes: small ones in inline_reply */
@@ -963,14 +969,13 @@ static void fut_finish(roc_future *f, int rc)
 {
     pthread_mutex_lock(&f->mtx);
     f->rc = rc;
-    if (!f->cb) {
-        /* marked first: a concurrent roc_future_free may take the mark and
-         * count down before this counts up (the count dips below zero) */
-        atomic_store(&f->unclaimed, true);
+    if (!f->cb && !f->freed) {
+        f->counted = true;
         atomic_fetch_add_explicit(&f->c->done_unclaimed, 1,
                                   memory_order_relaxed);
     }
-    f->done = true;
+    /* release: whoever sees done sees rc, the reply and counted */
+    atomic_store_explicit(&f->done, true, memory_order_release);
     pthread_cond_broadcast(&f->cv);
     if (f->waiter) /* under f->mtx: the waiter cannot go away meanwhile */
         roci_conn_waiter_done(f->c, f->waiter);
@@ -1037,7 +1042,7 @@ int roc_proxy_call_async(roc_proxy *p, const char *method,
     if (f->uses)
         use_conn(c);
     f->p.complete = fut_complete;
-    f->p.deadline_ms = timeout > 0 ? roci_now_ms() + (uint64_t)timeout : 0;
+    f->p.deadline_ms = timeout > 0 ? roci_deadline_ms(timeout) : 0;
     /* for messages; no snprintf on this path */
     size_t ol = strnlen(t->object, 40), ml = strnlen(method, 40);
     memcpy(f->desc, t->object, ol);
@@ -1202,7 +1207,16 @@ void roc_future_free(roc_future *f)
     if (!f)
         return;
     roc_future_cancel(f);
-    if (atomic_exchange(&f->unclaimed, false))
+    bool counted;
+    if (atomic_load_explicit(&f->done, memory_order_acquire)) {
+        counted = f->counted; /* written before done */
+    } else { /* completing on another thread right now */
+        pthread_mutex_lock(&f->mtx);
+        f->freed = true;
+        counted = f->counted;
+        pthread_mutex_unlock(&f->mtx);
+    }
+    if (counted)
         atomic_fetch_sub_explicit(&f->c->done_unclaimed, 1,
                                   memory_order_relaxed);
     fut_unref(f);

@@ -26,6 +26,9 @@ enum {
     ROCI_AUTH = 9,
 };
 
+/* now + timeout_ms for a call's deadline, from the coarse clock (never
+ * earlier than the fine clock would give, up to a few ms later) */
+uint64_t roci_deadline_ms(int timeout_ms);
 uint64_t roci_now_ms(void);
 int roci_nng_err(int nng_rv);
 int roci_set_nng_err(roc_error *err, int nng_rv, const char *what,
@@ -172,6 +175,10 @@ struct roci_conn {
     roci_seg out_seg;    /* a payload sent from outside out (no copy) */
     void *out_seg_owner; /* freed once out_seg is sent */
     roc_buf next;  /* queued while a send is in flight */
+    /* replies made by the thread parsing a batch, queued without mtx;
+     * they join next when the batch ends (or before anything else joins
+     * it, keeping the order) */
+    roc_buf cork;
     size_t out_off;
     bool sending;
     bool corked;   /* the read thread is parsing a batch: hold replies */
