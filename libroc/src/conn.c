@@ -519,6 +519,37 @@ void roci_conn_close(roci_conn *c, int code, const char *why)
 
 /* ------------------------------------------------------ pending calls */
 
+static int append_locked(roci_conn *c, const uint8_t *frame, size_t len,
+                         const roci_seg *seg);
+static void swap_and_send_locked(roci_conn *c);
+
+uint64_t roci_conn_reserve_id(roci_conn *c)
+{
+    return atomic_fetch_add_explicit(&c->next_id, 1, memory_order_relaxed);
+}
+
+int roci_conn_call_deferred(roci_conn *c, roci_pending *p,
+                            const uint8_t *frame, size_t len)
+{
+    pthread_mutex_lock(&c->mtx);
+    if (c->state != ROCI_ST_OPEN || c->peer_bye) {
+        pthread_mutex_unlock(&c->mtx);
+        return ROC_ECLOSED;
+    }
+    int rc = append_locked(c, frame, len, NULL);
+    if (rc == 0) {
+        roci_pending **b = &c->buckets[p->id % ROCI_BUCKETS];
+        p->next = *b;
+        *b = p;
+        c->npending++;
+        atomic_store(&c->npending_hint, c->npending);
+        if (c->next.len >= 64u * 1024u && !c->sending && !c->corked)
+            swap_and_send_locked(c);
+    }
+    pthread_mutex_unlock(&c->mtx);
+    return rc;
+}
+
 uint64_t roci_conn_add_pending(roci_conn *c, roci_pending *p)
 {
     pthread_mutex_lock(&c->mtx);
@@ -526,7 +557,7 @@ uint64_t roci_conn_add_pending(roci_conn *c, roci_pending *p)
         pthread_mutex_unlock(&c->mtx);
         return 0;
     }
-    p->id = c->next_id++;
+    p->id = atomic_fetch_add_explicit(&c->next_id, 1, memory_order_relaxed);
     roci_pending **b = &c->buckets[p->id % ROCI_BUCKETS];
     p->next = *b;
     *b = p;

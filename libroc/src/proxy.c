@@ -1049,7 +1049,17 @@ int roc_proxy_call_async(roc_proxy *p, const char *method,
     f->desc[ol] = '.';
     memcpy(f->desc + ol + 1, method, ml);
     f->desc[ol + 1 + ml] = 0;
-    uint64_t id = roci_conn_add_pending(c, &f->p);
+    /* A lone call is written at once (no hand-off). Calls issued while
+     * others are in flight on the connection, or while completed futures
+     * wait for their owner (a pipeline refilling), are held back and leave
+     * together when the caller waits (or a callback is attached, or the
+     * queue grows): pipelined calls share one gather write. A held-back
+     * call is registered and queued in one critical section. */
+    bool defer = atomic_load(&c->npending_hint) > 0 ||
+                 atomic_load_explicit(&c->done_unclaimed,
+                                      memory_order_relaxed) > 0;
+    uint64_t id = defer ? roci_conn_reserve_id(c)
+                        : roci_conn_add_pending(c, &f->p);
     if (!id) {
         atomic_store(&f->refs, 1);
         fut_unref(f);
@@ -1061,23 +1071,24 @@ int roc_proxy_call_async(roc_proxy *p, const char *method,
                          timeout, opts ? opts->trace : NULL)
            : ROC_ENOMEM;
     if (rc) {
-        if (roci_conn_remove_pending(c, &f->p))
+        if (defer || roci_conn_remove_pending(c, &f->p))
             atomic_fetch_sub(&f->refs, 1);
         else
             roc_future_wait(f, -1); /* closed meanwhile */
         roc_future_free(f);
         return encode_fail(err, rc, method);
     }
-    /* A lone call is written at once (no hand-off). Calls issued while
-     * others are in flight on the connection, or while completed futures
-     * wait for their owner (a pipeline refilling), are held back and leave
-     * together when the caller waits (or a callback is attached, or the
-     * queue grows): pipelined calls share one gather write. */
-    if (atomic_load(&c->npending_hint) > 1 ||
-        atomic_load_explicit(&c->done_unclaimed, memory_order_relaxed) > 0)
-        roci_conn_send_deferred(c, b->data, b->len);
-    else
+    if (defer) {
+        f->p.id = id;
+        if (roci_conn_call_deferred(c, &f->p, b->data, b->len) != 0) {
+            atomic_store(&f->refs, 1);
+            fut_unref(f);
+            return roc_error_set(err, ROC_ECLOSED,
+                                 "connection to %s closed", t->url);
+        }
+    } else {
         roci_conn_send(c, b->data, b->len, roci_thread_aio());
+    }
     *out = f;
     return 0;
 }

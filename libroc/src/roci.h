@@ -195,7 +195,7 @@ struct roci_conn {
      * yet: while there are some, the owner is working through a pipeline
      * and new calls are held back to leave together (roc_future_free) */
     atomic_int done_unclaimed;
-    uint64_t next_id;
+    _Atomic uint64_t next_id; /* call ids (roci_conn_reserve_id) */
     int close_code;
     char close_why[160];
     char peer[96];
@@ -280,6 +280,13 @@ void roci_conn_refuse(roci_conn *c, uint64_t id, int code, const char *fmt,
 void roci_conn_resume(roci_conn *c);
 
 /* Pending calls (this side's outgoing calls). */
+/* A call id for a call registered later by roci_conn_call_deferred. */
+uint64_t roci_conn_reserve_id(roci_conn *c);
+/* Registers p (p->id from roci_conn_reserve_id) and queues its frame, in
+ * one critical section; ROC_ECLOSED when the connection is not open. The
+ * frame leaves with the next flush (or at 64 KiB). */
+int roci_conn_call_deferred(roci_conn *c, roci_pending *p,
+                            const uint8_t *frame, size_t len);
 uint64_t roci_conn_add_pending(roci_conn *c, roci_pending *p);
 /* Waits until w completes or deadline_ms (absolute; 0: none) passes:
  * reads the connection on this thread when nobody else does. 0 when done,
