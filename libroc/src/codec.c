@@ -512,12 +512,12 @@ static int rd_head(roci_rd *r, uint8_t fix, uint8_t t16, uint8_t t32,
     return 0;
 }
 
-int roci_rd_array(roci_rd *r, uint32_t *n)
+int roci_rd_array_x(roci_rd *r, uint32_t *n)
 {
     return rd_head(r, 0x90, 0xdc, 0xdd, 1, "expected an array", n);
 }
 
-int roci_rd_map(roci_rd *r, uint32_t *n)
+int roci_rd_map_x(roci_rd *r, uint32_t *n)
 {
     return rd_head(r, 0x80, 0xde, 0xdf, 2, "expected a map", n);
 }
@@ -572,7 +572,7 @@ static int rd_int(roci_rd *r, bool *is_signed, uint64_t *u, int64_t *i)
     return 0;
 }
 
-int roci_rd_u64(roci_rd *r, uint64_t *v)
+int roci_rd_u64_x(roci_rd *r, uint64_t *v)
 {
     bool s;
     uint64_t u = 0;
@@ -631,7 +631,7 @@ static int rd_blob(roci_rd *r, uint8_t c, const uint8_t **ptr, uint64_t *len)
     return 0;
 }
 
-int roci_rd_str(roci_rd *r, const char **s, uint32_t *len)
+int roci_rd_str_x(roci_rd *r, const char **s, uint32_t *len)
 {
     if (!left(r))
         return bad("truncated: expected a string");

@@ -32,12 +32,75 @@ static inline void roci_rd_init(roci_rd *r, const void *buf, size_t len,
 }
 
 /* Each returns 0 or ROC_EPROTO (wrong type, truncated, bad UTF-8). */
-int roci_rd_array(roci_rd *r, uint32_t *n);
-int roci_rd_map(roci_rd *r, uint32_t *n);
-int roci_rd_u64(roci_rd *r, uint64_t *v); /* non-negative integer */
+int roci_rd_array_x(roci_rd *r, uint32_t *n);
+int roci_rd_map_x(roci_rd *r, uint32_t *n);
+int roci_rd_u64_x(roci_rd *r, uint64_t *v); /* non-negative integer */
 int roci_rd_i64(roci_rd *r, int64_t *v);  /* integer fitting int64 */
 /* A string, pointing into the buffer (not NUL-terminated), UTF-8 checked. */
-int roci_rd_str(roci_rd *r, const char **s, uint32_t *len);
+int roci_rd_str_x(roci_rd *r, const char **s, uint32_t *len);
+
+/* Inline fast paths of the four readers above for the common short
+ * encodings (the envelope's fields); anything else, and every error, goes
+ * to the full reader (the _x functions). */
+static inline int roci_rd_u64(roci_rd *r, uint64_t *v)
+{
+    if (r->p < r->end) {
+        uint8_t c = *r->p;
+        if (c < 0x80) {
+            r->p++;
+            *v = c;
+            return 0;
+        }
+        if (c == 0xce && r->end - r->p >= 5) {
+            const uint8_t *q = r->p + 1;
+            *v = ((uint64_t)q[0] << 24) | ((uint64_t)q[1] << 16) |
+                 ((uint64_t)q[2] << 8) | q[3];
+            r->p += 5;
+            return 0;
+        }
+    }
+    return roci_rd_u64_x(r, v);
+}
+
+static inline int roci_rd_array(roci_rd *r, uint32_t *n)
+{
+    if (r->p < r->end && (*r->p & 0xf0) == 0x90 &&
+        (size_t)(*r->p & 0x0f) <= (size_t)(r->end - r->p - 1)) {
+        *n = *r->p++ & 0x0f;
+        return 0;
+    }
+    return roci_rd_array_x(r, n);
+}
+
+static inline int roci_rd_map(roci_rd *r, uint32_t *n)
+{
+    if (r->p < r->end && (*r->p & 0xf0) == 0x80 &&
+        (size_t)(*r->p & 0x0f) <= (size_t)(r->end - r->p - 1) / 2) {
+        *n = *r->p++ & 0x0f;
+        return 0;
+    }
+    return roci_rd_map_x(r, n);
+}
+
+static inline int roci_rd_str(roci_rd *r, const char **s, uint32_t *len)
+{
+    if (r->p < r->end && (*r->p & 0xe0) == 0xa0) {
+        uint32_t n = *r->p & 0x1f;
+        if (n <= (size_t)(r->end - r->p - 1)) {
+            const uint8_t *q = r->p + 1;
+            uint8_t hi = 0;
+            for (uint32_t i = 0; i < n; i++)
+                hi |= q[i];
+            if (hi < 0x80) { /* ASCII: valid UTF-8 */
+                *s = (const char *)q;
+                *len = n;
+                r->p = q + n;
+                return 0;
+            }
+        }
+    }
+    return roci_rd_str_x(r, s, len);
+}
 bool roci_rd_is_nil(const roci_rd *r);
 /* A whole value into arena a (depth counts from 0 at this value). */
 int roci_rd_value(roci_rd *r, roc_arena *a, roc_value *out);
