@@ -28,6 +28,7 @@ typedef struct dobj {
     atomic_int refs;
     atomic_bool withdrawn; /* exports: no new calls */
     atomic_bool unlisted;  /* unregistered: per-connection caches let go */
+    bool is_export;        /* roc_export_free waits for active to drain */
     atomic_int active;     /* calls running in it */
 } dobj;
 
@@ -481,7 +482,9 @@ roci_conn *roci_inline_conn(void)
 static void run_call(roc_call *c)
 {
     atomic_fetch_add(&c->d->active, 1);
-    atomic_fetch_add(&c->obj->active, 1);
+    bool counted = c->obj->is_export;
+    if (counted)
+        atomic_fetch_add(&c->obj->active, 1);
     bool serial = c->obj->sv.flags & ROC_SERVANT_SERIALIZED;
     /* counted first, then checked: roc_export_free marks the object
      * withdrawn and then waits for the count, so either it waits for this
@@ -526,7 +529,8 @@ static void run_call(roc_call *c)
         reply_error(c, w, roc_error_wire_type(w), msg, NULL);
     }
 out:
-    atomic_fetch_sub(&c->obj->active, 1);
+    if (counted)
+        atomic_fetch_sub(&c->obj->active, 1);
     atomic_fetch_sub(&c->d->active, 1);
 }
 
@@ -612,6 +616,12 @@ static void early_error(roci_conn *conn, roci_incoming *in, int code,
                          NULL);
 }
 
+static inline void put_obj(dobj *o, bool cached)
+{
+    if (!cached)
+        obj_unref(o);
+}
+
 static void on_call(roci_conn *conn, roci_incoming *in)
 {
     roc_daemon *d = conn->owner;
@@ -641,6 +651,10 @@ static void on_call(roci_conn *conn, roci_incoming *in)
         }
     }
     dobj *o = NULL;
+    /* o is the connection's cached object: the cache's reference keeps it
+     * while this thread (the only one that replaces the cache) runs the
+     * call; a worker call takes its own */
+    bool cached = false;
     if (dc && atomic_load_explicit(&dc->has_exports, memory_order_acquire)) {
         /* objects exported on this very connection come first */
         pthread_mutex_lock(&dc->mtx);
@@ -662,7 +676,7 @@ static void on_call(roci_conn *conn, roci_incoming *in)
             memcmp(lo->id, in->object, in->object_len) == 0 &&
             !atomic_load_explicit(&lo->unlisted, memory_order_acquire)) {
             o = lo;
-            atomic_fetch_add(&o->refs, 1);
+            cached = true;
         }
     }
     if (!o) {
@@ -670,8 +684,8 @@ static void on_call(roci_conn *conn, roci_incoming *in)
         if (o && dc) {
             if (dc->last_obj)
                 obj_unref(dc->last_obj);
-            atomic_fetch_add(&o->refs, 1);
-            dc->last_obj = o;
+            dc->last_obj = o; /* the look-up's reference */
+            cached = true;
         }
     }
     if (!o) {
@@ -683,7 +697,7 @@ static void on_call(roci_conn *conn, roci_incoming *in)
     if (!m) {
         early_error(conn, in, ROC_ENOMETHOD, "object '%.*s' has no method '%.*s'",
                     ol, in->object, ml, in->method);
-        obj_unref(o);
+        put_obj(o, cached);
         return;
     }
     uint32_t nargs;
@@ -693,7 +707,7 @@ static void on_call(roci_conn *conn, roci_incoming *in)
         early_error(conn, in, ROC_EBADARGS,
                     "%.*s.%s takes %d argument%s, got %u", ol, in->object,
                     m->name, m->nargs, m->nargs == 1 ? "" : "s", nargs);
-        obj_unref(o);
+        put_obj(o, cached);
         return;
     }
     bool blocking = (m->flags & ROC_METHOD_BLOCKING) ||
@@ -706,7 +720,7 @@ static void on_call(roci_conn *conn, roci_incoming *in)
         if (!c || roc_arena_new(&a) != 0) {
             free(c);
             early_error(conn, in, ROC_EINTERNAL, "out of memory");
-            obj_unref(o);
+            put_obj(o, cached);
             return;
         }
     } else {
@@ -739,7 +753,7 @@ static void on_call(roci_conn *conn, roci_incoming *in)
         early_error(conn, in, rc == ROC_ENOMEM ? ROC_EINTERNAL : ROC_EBADARGS,
                     "arguments of %s could not be decoded: %s", m->name,
                     rc == ROC_ENOMEM ? "out of memory" : roci_rd_why());
-        obj_unref(o);
+        put_obj(o, cached);
         if (blocking) {
             roc_arena_free(a);
             free(c);
@@ -753,7 +767,7 @@ static void on_call(roci_conn *conn, roci_incoming *in)
          * before the connection's sessions end */
         atomic_fetch_add(&dc->inline_active, 1);
         run_call(c);
-        obj_unref(o);
+        put_obj(o, cached);
         roc_arena_reset(a);
         if (atomic_fetch_sub(&dc->inline_active, 1) == 1 &&
             atomic_load(&dc->closed_flag)) {
@@ -766,6 +780,8 @@ static void on_call(roci_conn *conn, roci_incoming *in)
         return;
     }
     c->on_worker = true;
+    if (cached)
+        atomic_fetch_add(&o->refs, 1); /* the worker's (it unrefs) */
     roci_conn_ref(conn);
     pthread_mutex_lock(&dc->mtx);
     c->run_next = dc->running;
@@ -1682,6 +1698,7 @@ int roc_export_new(roc_export **out, const roc_servant *sv, roc_error *err)
     o->id_len = strlen(id);
     o->sv = *sv;
     o->sv.mode = ROC_INSTANCE_SINGLE;
+    o->is_export = true;
     pthread_mutex_init(&o->serial, NULL);
     atomic_init(&o->refs, 1);
     atomic_init(&o->withdrawn, false);
