@@ -72,7 +72,13 @@ ROC_API int roc_proxy_call_opts(roc_proxy *p, const char *method,
                                 const roc_call_opts *opts, roc_value **result,
                                 roc_arena *arena, roc_error *err);
 /* Sends the call and returns at once with a future. The arguments are
- * encoded before it returns (args may be freed then). */
+ * encoded before it returns (args may be freed then). A call alone on its
+ * connection is written at once; one issued while other calls are in
+ * flight, or while completed futures of the connection are not freed yet,
+ * is held back and leaves with the others at the next roc_future_wait,
+ * roc_future_result, roc_future_ready or roc_future_on_complete on the
+ * connection (within about 10 ms otherwise): pipelined calls share
+ * writes. */
 ROC_API int roc_proxy_call_async(roc_proxy *p, const char *method,
                                  const roc_value *args,
                                  const roc_call_opts *opts, roc_future **f,
