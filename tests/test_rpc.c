@@ -760,6 +760,33 @@ static void test_async_free_pending(void **state)
     assert_value_json(res, "2");
 }
 
+static void test_async_held_back_call_leaves_unwaited(void **state)
+{
+    (void)state;
+    /* A completed future that is not freed yet makes later async calls on
+     * its connection wait for the batch (a pipeline refilling); one that
+     * nobody waits for still leaves on its own, within the idle tick. */
+    roc_future *f1 = NULL, *f2 = NULL;
+    assert_ok(roc_proxy_call_async(F.p, "add", J(F.a, "[1,1]"), NULL, &f1,
+                                   &F.err),
+              &F.err);
+    assert_int_equal(roc_future_wait(f1, 5000), 0);
+    int started0 = atomic_load(&g.sleep_started);
+    uint64_t t0 = tu_now_ms();
+    assert_ok(roc_proxy_call_async(F.p, "sleep", J(F.a, "[1]"), NULL, &f2,
+                                   &F.err),
+              &F.err);
+    counter_at_least st = {&g.sleep_started, started0 + 1};
+    assert_true(tu_wait_for(counter_reached, &st, 3000));
+    assert_in_range(tu_now_ms() - t0, 0, 1000);
+    roc_value *res = NULL;
+    assert_ok(roc_future_result(f1, &res, F.a, &F.err), &F.err);
+    assert_value_json(res, "2");
+    roc_future_free(f1);
+    assert_ok(roc_future_result(f2, NULL, F.a, &F.err), &F.err);
+    roc_future_free(f2);
+}
+
 /* ------------------------------------------------------------------ */
 /* oneway                                                               */
 
@@ -1472,6 +1499,7 @@ static const struct CMUnitTest tests[] = {
     T(test_async_error),
     T(test_async_wait_times_out_then_completes),
     T(test_async_free_pending),
+    T(test_async_held_back_call_leaves_unwaited),
     T(test_oneway_observed_by_later_call),
     T(test_oneway_errors_are_silent),
     T(test_remote_exception),
