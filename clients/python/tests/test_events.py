@@ -660,6 +660,9 @@ class PythonPublisherPythonSubscriber(unittest.TestCase):
                 self.attached(1)
                 self.d.publish("via", "connect")
                 c.count(1)
+        # the first subscriber is gone before the second counts as attached
+        support.poll(lambda: self.d.events_stats()["subscribers"] == 0,
+                     what="the first subscriber to leave")
         with roc.subscribe(self.d, "", c):
             self.attached(1)
             self.d.publish("via", "daemon")
