@@ -1229,6 +1229,36 @@ static long num_arg(const char *s, long lo, long hi)
     return v;
 }
 
+/* nng 1.5.2's HTTP server turns Nagle's algorithm on for every connection
+ * it accepts and has no option of its own to change that: a kept-alive
+ * https answer (nng's TLS writes the head and the body as two records)
+ * then waits for the client's delayed ACK, ~40 ms. A websocket listener on
+ * the same URL shares nng's server (nng keeps one per host and port) and
+ * passes options it does not know to the server's TCP listener: set
+ * through it before the server starts, TCP_NODELAY reaches every accepted
+ * connection. The listener itself never listens. */
+static nng_stream_listener *nodelay_via_ws(const char *listen_url)
+{
+    const char *rest = strstr(listen_url, "://");
+    if (!rest)
+        return NULL;
+    char ws[512];
+    int n = snprintf(ws, sizeof ws, "ws://%s", rest + 3);
+    if (n < 0 || (size_t)n >= sizeof ws)
+        return NULL;
+    char *path = strchr(ws + 5, '/');
+    if (path)
+        *path = 0; /* host:port only */
+    nng_stream_listener *l = NULL;
+    if (nng_stream_listener_alloc(&l, ws) != 0)
+        return NULL;
+    if (nng_stream_listener_set_bool(l, NNG_OPT_TCP_NODELAY, true) != 0) {
+        nng_stream_listener_free(l);
+        return NULL;
+    }
+    return l;
+}
+
 int main(int argc, char **argv)
 {
     const char *key_file = NULL, *tls_cert = NULL;
@@ -1398,8 +1428,15 @@ int main(int argc, char **argv)
                 "only\n",
                 cfg.console);
     }
-    if (rv == 0)
+    nng_stream_listener *nodelay = NULL;
+    if (rv == 0) {
+        nodelay = nodelay_via_ws(cfg.listen);
+        if (!nodelay)
+            fprintf(stderr, "roc-gateway: warning: cannot turn Nagle's "
+                            "algorithm off (kept-alive https answers may "
+                            "wait ~40 ms)\n");
         rv = nng_http_server_start(srv);
+    }
     if (rv != 0) {
         fprintf(stderr, "roc-gateway: cannot serve %s: %s\n", cfg.listen,
                 nng_strerror(rv));
@@ -1414,6 +1451,7 @@ int main(int argc, char **argv)
     else if (nng_http_server_get_addr(srv, &sa) == 0 &&
              sa.s_family == NNG_AF_INET6)
         port = ntohs(sa.s_in6.sa_port);
+
     printf("%s://%s:%d\n", https ? "https" : "http", url->u_hostname, port);
     fflush(stdout);
 
@@ -1459,6 +1497,8 @@ int main(int argc, char **argv)
         struct timespec ts = {0, 5 * 1000000L};
         nanosleep(&ts, NULL); /* calls in flight end by their deadlines */
     }
+    if (nodelay)
+        nng_stream_listener_free(nodelay);
     nng_http_server_release(srv);
     nng_url_free(url);
     pool_close_all();
