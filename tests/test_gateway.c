@@ -547,6 +547,22 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* A handle for url, resolved by rs, trusting the CAs in cafile. */
+static CURL *https_easy(const char *url, struct curl_slist *rs,
+                        const char *cafile, struct curl_slist *hs, buf *b)
+{
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_RESOLVE, rs);
+    curl_easy_setopt(c, CURLOPT_CAINFO, cafile);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+    return c;
+}
+
 /* https: a second gateway with a certificate from a test CA. Answers come
  * over TLS to a client that trusts that CA only, and kept-alive requests
  * are not held up by Nagle's algorithm (nng's HTTP server leaves it on;
@@ -579,28 +595,13 @@ static void test_gateway_https(void **state)
     hs = curl_slist_append(hs, "Expect:");
 
     /* a client that does not trust the gateway's CA is refused */
-    CURL *c = curl_easy_init();
     buf b = {NULL, 0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_RESOLVE, rs);
-    curl_easy_setopt(c, CURLOPT_CAINFO, other);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+    CURL *c = https_easy(url, rs, other, hs, &b);
     assert_int_not_equal(curl_easy_perform(c), CURLE_OK);
     curl_easy_cleanup(c);
 
     /* one kept-alive connection, 20 calls */
-    c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_RESOLVE, rs);
-    curl_easy_setopt(c, CURLOPT_CAINFO, ca);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+    c = https_easy(url, rs, ca, hs, &b);
     double took[20];
     long conns = 0;
     for (int i = 0; i < 20; i++) {
