@@ -1369,7 +1369,7 @@ void roci_conn_deadline_tick(void)
     uint64_t now = roci_now_ms();
     pthread_mutex_lock(&all_mtx);
     for (roci_conn *c = all_head; c && n < 256; c = c->all_next) {
-        if (!c->npending)
+        if (!atomic_load_explicit(&c->npending_hint, memory_order_relaxed))
             continue;
         if (ref_if_alive(c))
             todo[n++] = c;
