@@ -667,6 +667,26 @@ static bool got_all(void *arg)
     return ok;
 }
 
+static void test_events_refuse_tls_urls(void **state)
+{
+    /* events have no TLS: a tls+tcp:// or wss:// endpoint is refused with
+     * a reason, and a plain one still opens afterwards */
+    fix *f = *state;
+    const char *bad[] = {"tls+tcp://127.0.0.1:0", "TLS+TCP4://127.0.0.1:0",
+                         "wss://127.0.0.1:0/ev"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        roc_error_clear(&f->err);
+        assert_int_equal(roc_daemon_events_open(f->d, bad[i], &f->err),
+                         ROC_EINVAL);
+        assert_non_null(strstr(f->err.message, "events have no TLS"));
+        assert_null(roc_daemon_events_url(f->d));
+    }
+    char evurl[256];
+    tu_url(g_transport, evurl, sizeof evurl);
+    assert_ok(roc_daemon_events_open(f->d, evurl, &f->err), &f->err);
+    assert_non_null(roc_daemon_events_url(f->d));
+}
+
 static void test_events_in_order_and_by_prefix(void **state)
 {
     fix *f = *state;
@@ -854,6 +874,7 @@ int main(int argc, char **argv)
         T(test_inline_callback_is_refused),
         T(test_nested_callbacks),
         T(test_async_1000_on_one_connection),
+        T(test_events_refuse_tls_urls),
         T(test_events_in_order_and_by_prefix),
         T(test_events_burst_while_handler_busy),
     };

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1884,6 +1885,14 @@ int roc_daemon_events_open(roc_daemon *d, const char *url, roc_error *err)
 {
     if (!d || !url)
         return roc_error_set(err, ROC_EINVAL, "roc_daemon_events_open: no url");
+    if (strncasecmp(url, "tls+", 4) == 0 || strncasecmp(url, "wss", 3) == 0)
+        /* nng would listen, but with no certificate every subscriber's
+         * handshake would fail: say so now */
+        return roc_error_set(err, ROC_EINVAL,
+                             "events have no TLS: %s cannot carry them; use "
+                             "tcp:// on 127.0.0.1 or a trusted network, or "
+                             "ipc:// (docs/security.md, Events)",
+                             url);
     pthread_mutex_lock(&d->pub_mtx);
     if (d->has_pub) {
         pthread_mutex_unlock(&d->pub_mtx);

@@ -144,7 +144,9 @@ ROC_API void roc_conn_close(roc_conn *c);
 
 /* Opens the daemon's event endpoint (an nng PUB socket) on url, e.g.
  * "tcp://127.0.0.1:0"; roc.daemon.describe("roc.daemon") then announces it
- * as "events". */
+ * as "events". Events have no TLS and no key: anyone who reaches the
+ * endpoint can subscribe. tls+tcp:// and wss:// URLs are refused
+ * (ROC_EINVAL). */
 ROC_API int roc_daemon_events_open(roc_daemon *d, const char *url,
                                    roc_error *err);
 /* The bound event URL, or NULL when none is open. */
