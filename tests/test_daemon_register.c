@@ -50,15 +50,6 @@ static void ns_stop(nsproc *s)
     assert_int_equal(tu_ns_stop(s), 0);
 }
 
-static roc_ns *ns_client(const char *url)
-{
-    roc_ns *ns = NULL;
-    roc_error err = ROC_ERROR_INIT;
-    assert_ok(roc_ns_open(&ns, url, &err), &err);
-    roc_ns_set_timeout(ns, 5000);
-    return ns;
-}
-
 
 /* The URI registered under name (malloc'd), or NULL when there is none. */
 static char *lookup(roc_ns *ns, const char *name)
@@ -177,7 +168,7 @@ static void test_register_names_appear_and_close_removes_them(void **state)
     (void)state;
     nsproc s;
     ns_start_at(&s, "tcp://127.0.0.1:0");
-    roc_ns *ns = ns_client(s.url);
+    roc_ns *ns = tu_ns_client(s.url);
     roc_daemon *d = daemon_up("tcp://127.0.0.1:0", s.url, TTL_S, NULL);
     roc_error err = ROC_ERROR_INIT;
     const char *tags[] = {"dr-svc", "v1"};
@@ -231,7 +222,7 @@ static void test_unregister_withdraws_names(void **state)
     (void)state;
     nsproc s;
     ns_start_at(&s, "tcp://127.0.0.1:0");
-    roc_ns *ns = ns_client(s.url);
+    roc_ns *ns = tu_ns_client(s.url);
     roc_daemon *d = daemon_up("tcp://127.0.0.1:0", s.url, TTL_S, NULL);
     roc_error err = ROC_ERROR_INIT;
     assert_ok(roc_daemon_register_name(d, "dr.u1", "obj", NULL, 0, 0, &err),
@@ -258,7 +249,7 @@ static void test_register_killed_daemon_drops_out_within_ttl(void **state)
     (void)state;
     nsproc s;
     ns_start_at(&s, "tcp://127.0.0.1:0");
-    roc_ns *ns = ns_client(s.url);
+    roc_ns *ns = tu_ns_client(s.url);
     char ttl[8];
     snprintf(ttl, sizeof ttl, "%d", TTL_S);
     char *argv[] = {self_bin, "--serve", s.url, "dr.killed", ttl, NULL};
@@ -307,7 +298,7 @@ static void test_register_unreachable_ns_keeps_serving(void **state)
     ns_start_at(&s, dead);
     assert_ok(roc_daemon_register_name(d, "dr.late", "obj", NULL, 0, 0, &err),
               &err);
-    roc_ns *ns = ns_client(s.url);
+    roc_ns *ns = tu_ns_client(s.url);
     char *got = lookup(ns, "dr.late");
     assert_non_null(got);
     assert_string_equal(got, uri);
@@ -325,7 +316,7 @@ static void test_register_errors(void **state)
     (void)state;
     nsproc s;
     ns_start_at(&s, "tcp://127.0.0.1:0");
-    roc_ns *ns = ns_client(s.url);
+    roc_ns *ns = tu_ns_client(s.url);
     roc_error err = ROC_ERROR_INIT;
     roc_daemon *d = daemon_up("tcp://127.0.0.1:0", s.url, TTL_S, NULL);
     assert_int_equal(
@@ -389,7 +380,7 @@ static void test_register_uri_host(void **state)
     (void)state;
     nsproc s;
     ns_start_at(&s, "tcp://127.0.0.1:0");
-    roc_ns *ns = ns_client(s.url);
+    roc_ns *ns = tu_ns_client(s.url);
     roc_error err = ROC_ERROR_INIT;
     roc_daemon *d = daemon_up("tcp://0.0.0.0:0", s.url, TTL_S, NULL);
     const char *port = strrchr(roc_daemon_url(d), ':');
@@ -449,7 +440,7 @@ static void test_register_example_servers(void **state)
     };
     nsproc s;
     ns_start_at(&s, "tcp://127.0.0.1:0");
-    roc_ns *ns = ns_client(s.url);
+    roc_ns *ns = tu_ns_client(s.url);
     setenv("ROC_NS", s.url, 1); /* for the servers and clients */
     for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
         char sbin[512], cbin[512], line[512], rocname[64];

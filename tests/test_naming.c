@@ -44,15 +44,6 @@ static void ns_stop(nsproc *s)
     assert_int_equal(tu_ns_stop(s), 0); /* clean exit on SIGTERM */
 }
 
-static roc_ns *ns_client(const nsproc *s)
-{
-    roc_ns *ns = NULL;
-    roc_error err = ROC_ERROR_INIT;
-    assert_ok(roc_ns_open(&ns, s->url, &err), &err);
-    roc_ns_set_timeout(ns, 5000);
-    return ns;
-}
-
 /* ------------------------------------------------------------ servers */
 
 /* who() -> the id given at registration: tells which replica answered. */
@@ -124,7 +115,7 @@ static nsproc g_ac; /* autoclean's; stopped by teardown if a test failed */
 static void test_ns_ping_and_count(void **state)
 {
     (void)state;
-    roc_ns *ns = ns_client(&g_ns);
+    roc_ns *ns = tu_ns_client(g_ns.url);
     roc_error err = ROC_ERROR_INIT;
     assert_ok(roc_ns_ping(ns, &err), &err);
     assert_ok(roc_ns_remove(ns, "", ROC_NS_PREFIX, NULL, &err), &err);
@@ -144,7 +135,7 @@ static void test_ns_ping_and_count(void **state)
 static void test_ns_register_lookup_exists(void **state)
 {
     (void)state;
-    roc_ns *ns = ns_client(&g_ns);
+    roc_ns *ns = tu_ns_client(g_ns.url);
     roc_error err = ROC_ERROR_INIT;
     const char *tags[] = {"calc", "v1"};
     assert_ok(roc_ns_register(ns, "demo.calc", "ROC:calc@tcp://127.0.0.1:9",
@@ -223,7 +214,7 @@ static void reg(roc_ns *ns, const char *name, const char *tag1,
 static void test_ns_list_prefix_regex_meta(void **state)
 {
     (void)state;
-    roc_ns *ns = ns_client(&g_ns);
+    roc_ns *ns = tu_ns_client(g_ns.url);
     roc_error err = ROC_ERROR_INIT;
     reg(ns, "shop.cart", "web", "eu");
     reg(ns, "shop.stock", "db", "eu");
@@ -298,7 +289,7 @@ static void test_ns_list_prefix_regex_meta(void **state)
 static void test_ns_bad_inputs(void **state)
 {
     (void)state;
-    roc_ns *ns = ns_client(&g_ns);
+    roc_ns *ns = tu_ns_client(g_ns.url);
     roc_error err = ROC_ERROR_INIT;
     const char *ok = "ROC:x@tcp://127.0.0.1:1";
     struct {
@@ -391,7 +382,7 @@ typedef struct later {
 static void *lookup_waiting(void *arg)
 {
     later *l = arg;
-    roc_ns *ns = ns_client(l->ns);
+    roc_ns *ns = tu_ns_client(l->ns->url);
     l->rc = roc_ns_lookup(ns, l->name, 10000, &l->uri, NULL);
     roc_ns_close(ns);
     return NULL;
@@ -404,7 +395,7 @@ static void test_ns_lookup_waits_for_registration(void **state)
     pthread_t t;
     pthread_create(&t, NULL, lookup_waiting, &l);
     /* the lookup is waiting (or about to); register the name now */
-    roc_ns *ns = ns_client(&g_ns);
+    roc_ns *ns = tu_ns_client(g_ns.url);
     roc_error err = ROC_ERROR_INIT;
     assert_ok(roc_ns_register(ns, "late.server", "ROC:late@tcp://127.0.0.1:3",
                               NULL, 0, 0, &err),
@@ -464,7 +455,7 @@ static void test_rocname_proxy_calls(void **state)
     (void)state;
     svc s;
     svc_start(&s, "solo");
-    roc_ns *ns = ns_client(&g_ns);
+    roc_ns *ns = tu_ns_client(g_ns.url);
     roc_error err = ROC_ERROR_INIT;
     const char *tags[] = {"who", "solo"};
     assert_ok(
@@ -506,7 +497,7 @@ static void test_replicas_spread_and_fail_over(void **state)
     svc_start(&s1, "r1");
     svc_start(&s2, "r2");
     svc_start(&s3, "r3");
-    roc_ns *ns = ns_client(&g_ns);
+    roc_ns *ns = tu_ns_client(g_ns.url);
     roc_error err = ROC_ERROR_INIT;
     assert_ok(
         roc_ns_register(ns, "test.rep", s1.uri, NULL, 0, ROC_NS_REPLACE, &err),
@@ -563,7 +554,7 @@ static void test_proxy_rebinds_after_server_moved(void **state)
     (void)state;
     svc a;
     svc_start(&a, "first");
-    roc_ns *ns = ns_client(&g_ns);
+    roc_ns *ns = tu_ns_client(g_ns.url);
     roc_error err = ROC_ERROR_INIT;
     assert_ok(
         roc_ns_register(ns, "test.mover", a.uri, NULL, 0, ROC_NS_REPLACE, &err),
@@ -621,7 +612,7 @@ static void test_proxy_follows_replicas(void **state)
     svc s1, s2;
     svc_start(&s1, "f1");
     svc_start(&s2, "f2");
-    roc_ns *ns = ns_client(&g_ns);
+    roc_ns *ns = tu_ns_client(g_ns.url);
     roc_error err = ROC_ERROR_INIT;
     assert_ok(roc_ns_register(ns, "test.follow", s1.uri, NULL, 0,
                               ROC_NS_REPLACE, &err),
@@ -706,7 +697,7 @@ static void test_autoclean_drops_dead_servers(void **state)
     svc live, dead;
     svc_start(&live, "live");
     svc_start(&dead, "dead");
-    roc_ns *ns = ns_client(ac);
+    roc_ns *ns = tu_ns_client(ac->url);
     roc_error err = ROC_ERROR_INIT;
     assert_ok(roc_ns_register(ns, "ac.live", live.uri, NULL, 0, 0, &err), &err);
     assert_ok(roc_ns_register(ns, "ac.dead", dead.uri, NULL, 0, 0, &err), &err);
@@ -799,7 +790,7 @@ static void test_eight_clients_at_once(void **state)
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
             fail_msg("client %d failed: status %d", k, st);
     }
-    roc_ns *ns = ns_client(&s);
+    roc_ns *ns = tu_ns_client(s.url);
     roc_error err = ROC_ERROR_INIT;
     uint64_t n = 0;
     assert_ok(roc_ns_count(ns, &n, &err), &err);

@@ -70,15 +70,6 @@ static void ns_stop(nsproc *s)
     assert_int_equal(tu_ns_stop(s), 0);
 }
 
-static roc_ns *ns_client(const char *url)
-{
-    roc_ns *ns = NULL;
-    roc_error err = ROC_ERROR_INIT;
-    assert_ok(roc_ns_open(&ns, url, &err), &err);
-    roc_ns_set_timeout(ns, 5000);
-    return ns;
-}
-
 
 static int lookup_rc(roc_ns *ns, const char *name)
 {
@@ -126,7 +117,7 @@ static void test_lease_calls(void **state)
     (void)state;
     nsproc s;
     ns_start(&s, NULL);
-    roc_ns *ns = ns_client(s.url);
+    roc_ns *ns = tu_ns_client(s.url);
     roc_error err = ROC_ERROR_INIT;
     uint64_t lease = 0;
     const char *tags[] = {"t1"};
@@ -167,7 +158,7 @@ static void test_keeper_holder_killed(void **state)
     ns_start(&s, NULL);
     int out = -1;
     pid_t holder = holder_start(s.url, "k.svc", &out);
-    roc_ns *ns = ns_client(s.url);
+    roc_ns *ns = tu_ns_client(s.url);
     assert_int_equal(lookup_rc(ns, "k.svc"), 0);
     /* kept alive well past its TTL (2 s) */
     tu_name_wait gone = {ns, "k.svc", false};
@@ -187,7 +178,7 @@ static void test_keeper_clean_stop(void **state)
     (void)state;
     nsproc s;
     ns_start(&s, NULL);
-    roc_ns *ns = ns_client(s.url);
+    roc_ns *ns = tu_ns_client(s.url);
     roc_error err = ROC_ERROR_INIT;
     roc_ns_keeper *k = NULL;
     assert_ok(roc_ns_keeper_start(ns, "c.one", "ROC:a@tcp://h:1", 0, 2, &k,
@@ -248,7 +239,7 @@ static void test_keeper_registers_again(void **state)
     (void)state;
     nsproc s;
     ns_start(&s, NULL);
-    roc_ns *ns = ns_client(s.url);
+    roc_ns *ns = tu_ns_client(s.url);
     roc_error err = ROC_ERROR_INIT;
     roc_ns_keeper *k = NULL;
     assert_ok(roc_ns_keeper_start(ns, "r.one", "ROC:a@tcp://h:1", 0, 1, &k,
@@ -277,7 +268,7 @@ static void test_list_skips_dead_server(void **state)
     tu_dead_url(dead, sizeof dead);
     tu_dead_url(dead2, sizeof dead2);
     snprintf(list, sizeof list, "%s, ROC:roc.ns@%s", dead, s.url);
-    roc_ns *ns = ns_client(list);
+    roc_ns *ns = tu_ns_client(list);
     roc_error err = ROC_ERROR_INIT;
     assert_ok(roc_ns_register(ns, "f.one", "ROC:a@tcp://127.0.0.1:7", NULL, 0,
                               0, &err),
@@ -286,12 +277,12 @@ static void test_list_skips_dead_server(void **state)
     roc_ns_close(ns);
     /* a handle opened later on the same list begins with the one that
      * answered (a dead host would cost a timeout each time) */
-    ns = ns_client(list);
+    ns = tu_ns_client(list);
     assert_non_null(strstr(roc_ns_uri(ns), s.url));
     roc_ns_close(ns);
     /* ROC_NS with a list: lookups with a wait, and ROCNAME: resolution */
     setenv("ROC_NS", list, 1);
-    ns = ns_client(NULL);
+    ns = tu_ns_client(NULL);
     char *uri = NULL;
     assert_ok(roc_ns_lookup(ns, "f.one", 2000, &uri, &err), &err);
     assert_string_equal(uri, "ROC:a@tcp://127.0.0.1:7");
@@ -323,7 +314,7 @@ static void test_list_skips_dead_server(void **state)
     roc_proxy_close(pp);
     /* none answers: the error says so */
     snprintf(list, sizeof list, "%s,%s", dead, dead2);
-    ns = ns_client(list);
+    ns = tu_ns_client(list);
     int rc = roc_ns_ping(ns, &err);
     assert_true(rc == ROC_ECONNREFUSED || rc == ROC_EUNREACHABLE);
     assert_non_null(strstr(err.message, "none of the 2 name servers"));
@@ -368,7 +359,7 @@ static void test_failover_two_ns_over_etcd(void **state)
     char list[1100];
     if (!two_ns_over_etcd("fo", &a, &b, list, sizeof list))
         return;
-    roc_ns *ns = ns_client(list);
+    roc_ns *ns = tu_ns_client(list);
     roc_error err = ROC_ERROR_INIT;
     for (int i = 0; i < 20; i++) {
         char name[32], uri[64];
@@ -380,7 +371,7 @@ static void test_failover_two_ns_over_etcd(void **state)
     int out = -1;
     pid_t holder = holder_start(list, "fo.daemon", &out);
     /* the second one has everything (its watch delivers within ~1 ms) */
-    roc_ns *nb = ns_client(b.url);
+    roc_ns *nb = tu_ns_client(b.url);
     tu_name_wait seen = {nb, "fo.19", true};
     assert_true(tu_wait_for(tu_name_state, &seen, 5000));
     roc_ns_close(nb);
@@ -543,7 +534,7 @@ static void test_watch_tells_changes(void **state)
     (void)state;
     nsproc s;
     ns_start(&s, NULL);
-    roc_ns *ns = ns_client(s.url);
+    roc_ns *ns = tu_ns_client(s.url);
     roc_error err = ROC_ERROR_INIT;
     const char *tags[] = {"blue"};
     assert_ok(roc_ns_register(ns, "w.a", "ROC:a@tcp://127.0.0.1:1", tags, 1,
@@ -624,7 +615,7 @@ static void test_watch_bad_input(void **state)
     (void)state;
     nsproc s;
     ns_start(&s, NULL);
-    roc_ns *ns = ns_client(s.url);
+    roc_ns *ns = tu_ns_client(s.url);
     roc_error err = ROC_ERROR_INIT;
     wlog l;
     wlog_init(&l);
@@ -719,7 +710,7 @@ static void test_watch_limit_and_dead_client(void **state)
     char line[64];
     assert_int_equal(tu_read_line(out, line, sizeof line, 10000), 0);
     assert_string_equal(line, "watching");
-    roc_ns *ns = ns_client(s.url);
+    roc_ns *ns = tu_ns_client(s.url);
     roc_error err = ROC_ERROR_INIT;
     watch_try t = {ns, NULL};
     int rc = roc_ns_watch_start(ns, "h.", ignore_change, NULL, &t.w, &err);
@@ -785,7 +776,7 @@ static void test_watch_stopped_watcher_not_waited_for(void **state)
     assert_int_equal(tu_read_line(out, line, sizeof line, 10000), 0);
     assert_string_equal(line, "watching");
     assert_int_equal(kill(stuck, SIGSTOP), 0);
-    roc_ns *ns = ns_client(s.url);
+    roc_ns *ns = tu_ns_client(s.url);
     roc_error err = ROC_ERROR_INIT;
     wlog l;
     wlog_init(&l);
@@ -892,7 +883,7 @@ static void test_watch_churn(void **state)
     (void)state;
     nsproc s;
     ns_start(&s, NULL);
-    roc_ns *ns = ns_client(s.url);
+    roc_ns *ns = tu_ns_client(s.url);
     roc_error err = ROC_ERROR_INIT;
     roc_ns_watch *steady = NULL;
     assert_ok(roc_ns_watch_start(ns, "c.", churn_fn, NULL, &steady, &err),
@@ -949,8 +940,8 @@ static void test_watch_fails_over_etcd(void **state)
     char list[1100];
     if (!two_ns_over_etcd("wfo", &a, &b, list, sizeof list))
         return;
-    roc_ns *ns = ns_client(list);
-    roc_ns *nb = ns_client(b.url);
+    roc_ns *ns = tu_ns_client(list);
+    roc_ns *nb = tu_ns_client(b.url);
     roc_error err = ROC_ERROR_INIT;
     assert_ok(roc_ns_register(ns, "wf.one", "ROC:o@tcp://127.0.0.1:1", NULL,
                               0, 0, &err),

@@ -1326,6 +1326,14 @@ static void test_register_while_serving(void **state)
     assert_int_equal(
         roc_proxy_call(p, "add", J(F.a, "[1, 1]"), &r, F.a, &F.err),
         ROC_ENOOBJ);
+    /* the id registered anew, to another servant: the connection (which
+     * remembers the object of its last call) reaches the new one */
+    assert_int_equal(roc_daemon_register(F.d, "late", &pc_servant, NULL), 0);
+    assert_ok(roc_proxy_call(p, "hits", NULL, &r, F.a, &F.err), &F.err);
+    assert_int_equal(
+        roc_proxy_call(p, "add", J(F.a, "[1, 1]"), &r, F.a, &F.err),
+        ROC_ENOMETHOD);
+    assert_int_equal(roc_daemon_unregister(F.d, "late"), 0);
     roc_proxy_close(p);
 }
 

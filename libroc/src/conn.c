@@ -441,28 +441,28 @@ void roci_conn_unref(roci_conn *c)
  * then the operation completes at once with NNG_ECLOSED (nng 1.5.2 never
  * completes one started on a stream after its close, and a caller
  * waiting on it would wait forever). */
-static void stream_send(roci_conn *c, nng_aio *aio)
+static void stream_io(roci_conn *c, nng_aio *aio, bool send)
 {
     pthread_mutex_lock(&c->smtx);
     if (c->stream_closed) {
         if (nng_aio_begin(aio))
             nng_aio_finish(aio, NNG_ECLOSED);
-    } else {
+    } else if (send) {
         nng_stream_send(c->stream, aio);
-    }
-    pthread_mutex_unlock(&c->smtx);
-}
-
-static void stream_recv(roci_conn *c, nng_aio *aio)
-{
-    pthread_mutex_lock(&c->smtx);
-    if (c->stream_closed) {
-        if (nng_aio_begin(aio))
-            nng_aio_finish(aio, NNG_ECLOSED);
     } else {
         nng_stream_recv(c->stream, aio);
     }
     pthread_mutex_unlock(&c->smtx);
+}
+
+static void stream_send(roci_conn *c, nng_aio *aio)
+{
+    stream_io(c, aio, true);
+}
+
+static void stream_recv(roci_conn *c, nng_aio *aio)
+{
+    stream_io(c, aio, false);
 }
 
 bool roci_conn_usable(roci_conn *c)
@@ -519,35 +519,18 @@ void roci_conn_close(roci_conn *c, int code, const char *why)
 
 /* ------------------------------------------------------ pending calls */
 
-static int append_locked(roci_conn *c, const uint8_t *frame, size_t len,
-                         const roci_seg *seg);
-static void swap_and_send_locked(roci_conn *c);
-
 uint64_t roci_conn_reserve_id(roci_conn *c)
 {
     return atomic_fetch_add_explicit(&c->next_id, 1, memory_order_relaxed);
 }
 
-int roci_conn_call_deferred(roci_conn *c, roci_pending *p,
-                            const uint8_t *frame, size_t len)
+static void insert_pending_locked(roci_conn *c, roci_pending *p)
 {
-    pthread_mutex_lock(&c->mtx);
-    if (c->state != ROCI_ST_OPEN || c->peer_bye) {
-        pthread_mutex_unlock(&c->mtx);
-        return ROC_ECLOSED;
-    }
-    int rc = append_locked(c, frame, len, NULL);
-    if (rc == 0) {
-        roci_pending **b = &c->buckets[p->id % ROCI_BUCKETS];
-        p->next = *b;
-        *b = p;
-        c->npending++;
-        atomic_store(&c->npending_hint, c->npending);
-        if (c->next.len >= 64u * 1024u && !c->sending && !c->corked)
-            swap_and_send_locked(c);
-    }
-    pthread_mutex_unlock(&c->mtx);
-    return rc;
+    roci_pending **b = &c->buckets[p->id % ROCI_BUCKETS];
+    p->next = *b;
+    *b = p;
+    c->npending++;
+    atomic_store(&c->npending_hint, c->npending);
 }
 
 uint64_t roci_conn_add_pending(roci_conn *c, roci_pending *p)
@@ -557,12 +540,8 @@ uint64_t roci_conn_add_pending(roci_conn *c, roci_pending *p)
         pthread_mutex_unlock(&c->mtx);
         return 0;
     }
-    p->id = atomic_fetch_add_explicit(&c->next_id, 1, memory_order_relaxed);
-    roci_pending **b = &c->buckets[p->id % ROCI_BUCKETS];
-    p->next = *b;
-    *b = p;
-    c->npending++;
-    atomic_store(&c->npending_hint, c->npending);
+    p->id = roci_conn_reserve_id(c);
+    insert_pending_locked(c, p);
     pthread_mutex_unlock(&c->mtx);
     return p->id;
 }
@@ -874,16 +853,20 @@ int roci_conn_send_nowait(roci_conn *c, const uint8_t *frame, size_t len,
     return rc;
 }
 
-int roci_conn_send_deferred(roci_conn *c, const uint8_t *frame, size_t len)
+int roci_conn_call_deferred(roci_conn *c, roci_pending *p,
+                            const uint8_t *frame, size_t len)
 {
     pthread_mutex_lock(&c->mtx);
-    if (c->state == ROCI_ST_CLOSED) {
+    if (c->state != ROCI_ST_OPEN || c->peer_bye) {
         pthread_mutex_unlock(&c->mtx);
         return ROC_ECLOSED;
     }
     int rc = append_locked(c, frame, len, NULL);
-    if (rc == 0 && c->next.len >= 64u * 1024u && !c->sending && !c->corked)
-        swap_and_send_locked(c);
+    if (rc == 0) {
+        insert_pending_locked(c, p);
+        if (c->next.len >= 64u * 1024u && !c->sending && !c->corked)
+            swap_and_send_locked(c);
+    }
     pthread_mutex_unlock(&c->mtx);
     return rc;
 }

@@ -254,9 +254,6 @@ int roci_conn_send_buf(roci_conn *c, roc_buf *b, const roci_seg *seg,
  * owner and frees it once sent, so the payload is never copied. */
 int roci_conn_send_owned(roci_conn *c, roc_buf *b, const roci_seg *seg,
                          void *owner);
-/* Queues a frame without starting a write (it leaves with the next
- * flush, write or send, or once the queue is large). */
-int roci_conn_send_deferred(roci_conn *c, const uint8_t *frame, size_t len);
 /* Queues a frame and starts the write in the background: never waits for
  * the peer. ROC_EBUSY when more than max_backlog bytes wait already (the
  * peer does not read), ROC_ECLOSED when closed. For oneway calls. */

@@ -43,6 +43,17 @@ const char *tu_errtext(const roc_error *e);
         if (rv_ != 0)                                                          \
             fail_msg("%s failed: %d %s", #rv, rv_, tu_errtext(err));           \
     } while (0)
+
+/* A name-server client on url with a 5 s call timeout (fails the test when
+ * it cannot be opened). */
+static inline roc_ns *tu_ns_client(const char *url)
+{
+    roc_ns *ns = NULL;
+    roc_error err = ROC_ERROR_INIT;
+    assert_ok(roc_ns_open(&ns, url, &err), &err);
+    roc_ns_set_timeout(ns, 5000);
+    return ns;
+}
 #endif
 
 /* A tcp URL where nothing listens (a port bound, then released). */

@@ -44,6 +44,17 @@ def env():
     return e
 
 
+def terminate(proc, timeout=10.0):
+    """SIGTERM, SIGKILL after timeout seconds, and reap."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Server:
     """A server process that prints its URI as the first line."""
 
@@ -59,13 +70,7 @@ class Server:
         self.url = self.uri.split("@", 1)[1]
 
     def stop(self, timeout=10.0):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, timeout)
         for f in (self.proc.stdout, self.proc.stderr):
             f.close()
         return self.proc.returncode

@@ -75,13 +75,7 @@ class Proc:
         return rc
 
     def stop(self, timeout=10.0):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        support.terminate(self.proc, timeout)
         self.t.join(timeout)
         self.proc.stdout.close()
         self.proc.stderr.close()
